@@ -1,0 +1,3 @@
+"""Fulcrum: a governance control plane for AI agents."""
+
+__version__ = "0.1.0"

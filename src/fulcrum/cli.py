@@ -1,0 +1,130 @@
+"""The ``fulcrum`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+
+from fulcrum.kit.config import Settings, load_settings
+from fulcrum.kit.errors import FulcrumError
+from fulcrum.kit.logging import configure_logging
+from fulcrum.kit.secrets import refuse_env_secrets
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__
+)
+certs_app = typer.Typer(no_args_is_help=True, help="Development certificates (mTLS).")
+dev_app = typer.Typer(no_args_is_help=True, help="The local stack: PostgreSQL, Redis, NATS.")
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+app.add_typer(certs_app, name="certs")
+app.add_typer(dev_app, name="dev")
+app.add_typer(db_app, name="db")
+
+Only = Annotated[
+    str | None, typer.Option("--service", help="postgresql, redis or nats (default: all)")
+]
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    refuse_env_secrets(settings)
+    return settings
+
+
+def _say(line: str) -> None:
+    typer.echo(line, err=False)
+
+
+@certs_app.command("init")
+def certs_init(
+    force: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+) -> None:
+    """Create a development CA and a certificate for every service."""
+    from fulcrum.devstack.certs import init_certs
+
+    settings = _settings()
+    written = init_certs(settings.resolved_certs_dir, force=force)
+    _say(f"{len(written)} files written in {settings.resolved_certs_dir}")
+
+
+@dev_app.command("up")
+def dev_up(service: Only = None) -> None:
+    """Start the servers (idempotent) and wait until each answers."""
+    from fulcrum.devstack.stack import DevStack
+
+    DevStack(_settings()).up(_say, only=service)
+
+
+@dev_app.command("down")
+def dev_down(service: Only = None) -> None:
+    """Stop the servers cleanly."""
+    from fulcrum.devstack.stack import DevStack
+
+    DevStack(_settings()).down(_say, only=service)
+
+
+@dev_app.command("status")
+def dev_status() -> None:
+    """Print each server's state as JSON; exit 1 unless all are ready."""
+    from fulcrum.devstack.stack import DevStack
+
+    status = DevStack(_settings()).status()
+    _say(json.dumps(status, indent=2))
+    if any(state != "ready" for state in status.values()):
+        raise typer.Exit(1)
+
+
+@db_app.command("migrate")
+def db_migrate(revision: str = "head") -> None:
+    """Apply migrations as the owner role."""
+    from fulcrum.kit.migrate import migrate
+
+    migrate(_settings(), revision)
+    _say(f"migrated to {revision}")
+
+
+@app.command()
+def api() -> None:
+    """Serve gRPC and REST."""
+    from fulcrum.transports.serve import serve_api
+
+    settings = _settings()
+    configure_logging("api", settings.log_level)
+    asyncio.run(serve_api(settings))
+
+
+@app.command()
+def worker() -> None:
+    """Consume JetStream and report health."""
+    from fulcrum.worker.main import run_worker
+
+    settings = _settings()
+    configure_logging("worker", settings.log_level)
+    asyncio.run(run_worker(settings))
+
+
+@app.command()
+def up(
+    keep_servers: Annotated[
+        bool, typer.Option(help="Leave PostgreSQL, Redis and NATS running on exit.")
+    ] = False,
+) -> None:
+    """Run the whole stack in the foreground and print the URLs to use."""
+    from fulcrum.launcher import run_stack
+
+    raise typer.Exit(run_stack(_settings(), _say, keep_servers=keep_servers))
+
+
+def main() -> None:
+    try:
+        app()
+    except FulcrumError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

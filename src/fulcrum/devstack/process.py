@@ -1,0 +1,78 @@
+"""Process helpers shared by the dev stack's servers: pid files, log tails, waiting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fulcrum.kit.errors import FulcrumError
+
+
+class DevStackError(FulcrumError):
+    """A server of the dev stack failed; the message names it and carries its log tail."""
+
+    code = "devstack"
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        content = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return "\n".join(content[-lines:]) or f"(log {path} is empty)"
+
+
+def failure(service: str, reason: str, log: Path) -> DevStackError:
+    return DevStackError(
+        f"{service} failed: {reason}\n--- last lines of {log} ---\n{log_tail(log)}"
+    )
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); treat it as gone.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
+def terminate(pid: int, timeout: float = 15.0) -> bool:
+    """SIGTERM, wait, then SIGKILL. Returns True when the process is gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    if wait_until(lambda: not pid_alive(pid), timeout):
+        return True
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    return wait_until(lambda: not pid_alive(pid), 5.0)

@@ -1,0 +1,1 @@
+"""Shared plumbing: configuration, secrets, TLS material, database sessions, logging."""

@@ -1,0 +1,101 @@
+"""Typed settings: the one documented place where Fulcrum reads its configuration.
+
+Every setting is an environment variable named ``FULCRUM_<FIELD>`` (upper case).
+Secrets are *not* settings: they are read from files by :mod:`fulcrum.kit.secrets`.
+No ``.env`` file is ever read.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Fixed role names: the migrations grant to them and a DBA creates them in production.
+OWNER_ROLE = "fulcrum_owner"
+APP_ROLE = "fulcrum_app"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Service(StrEnum):
+    """Identities that hold a client certificate (its CN is ``fulcrum-<value>``)."""
+
+    API = "api"
+    WORKER = "worker"
+    ADMIN = "admin"
+
+
+class Settings(BaseSettings):
+    """Non-secret configuration. See ``docs/CONFIGURATION.md`` for every field."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FULCRUM_",
+        env_file=None,
+        extra="ignore",
+        frozen=True,
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    home: Path = Field(default=Path(".fulcrum"), description="State directory of the dev stack.")
+    log_level: str = "info"
+
+    tls: bool = Field(default=True, description="mTLS to PostgreSQL, Redis and NATS.")
+    certs_dir: Path | None = Field(default=None, description="Defaults to <home>/certs.")
+    secrets_dir: Path | None = Field(default=None, description="Defaults to <home>/secrets.")
+
+    database_host: str = "127.0.0.1"
+    database_port: int = 55432
+    database_name: str = "fulcrum"
+    database_pool_size: int = 10
+
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 56379
+
+    nats_host: str = "127.0.0.1"
+    nats_port: int = 54222
+
+    api_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    http_port: int = 8080
+    metrics_port: int = 9464
+    worker_health_port: int = 8081
+
+    readiness_timeout_seconds: float = 2.0
+
+    @cached_property
+    def resolved_certs_dir(self) -> Path:
+        return (self.certs_dir or self.home / "certs").absolute()
+
+    @cached_property
+    def resolved_secrets_dir(self) -> Path:
+        return (self.secrets_dir or self.home / "secrets").absolute()
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def nats_url(self) -> str:
+        scheme = "tls" if self.tls else "nats"
+        return f"{scheme}://{self.nats_host}:{self.nats_port}"
+
+    def ca_file(self) -> Path:
+        return self.resolved_certs_dir / "ca.crt"
+
+    def cert_file(self, name: str) -> Path:
+        return self.resolved_certs_dir / f"{name}.crt"
+
+    def key_file(self, name: str) -> Path:
+        return self.resolved_certs_dir / f"{name}.key"
+
+
+def load_settings() -> Settings:
+    return Settings()

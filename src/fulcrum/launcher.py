@@ -1,0 +1,96 @@
+"""``fulcrum up``: the whole stack in the foreground (servers, migrations, API, worker)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from fulcrum.devstack.process import DevStackError, wait_until
+from fulcrum.devstack.stack import DevStack
+from fulcrum.kit.config import Settings
+from fulcrum.kit.migrate import migrate
+
+Report = Callable[[str], None]
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _spawn(command: str, logfile: str) -> subprocess.Popen[bytes]:
+    with open(logfile, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fulcrum.cli", command],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _wait_ready(name: str, url: str, child: subprocess.Popen[bytes], log: Path) -> None:
+    if not wait_until(lambda: _ready(url) or child.poll() is not None, 60):
+        raise DevStackError(f"{name} did not become ready within 60s; see {log}")
+    if child.poll() is not None:
+        raise DevStackError(f"{name} exited with status {child.returncode}; see {log}")
+
+
+def run_stack(settings: Settings, report: Report, *, keep_servers: bool = False) -> int:
+    stack = DevStack(settings)
+    stack.up(report)
+    report("migrations: applying ...")
+    migrate(settings)
+    report("migrations: at head")
+    logs = settings.home.absolute() / "logs"
+    logs.mkdir(exist_ok=True)
+    children = {
+        "api": _spawn("api", str(logs / "api.log")),
+        "worker": _spawn("worker", str(logs / "worker.log")),
+    }
+    stop_requested = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    api_ready = f"http://{settings.api_host}:{settings.http_port}/readyz"
+    worker_ready = f"http://{settings.api_host}:{settings.worker_health_port}/readyz"
+    try:
+        for name, url in (("api", api_ready), ("worker", worker_ready)):
+            _wait_ready(name, url, children[name], logs / f"{name}.log")
+        report("")
+        report("Fulcrum is up:")
+        report(f"  REST API     http://{settings.api_host}:{settings.http_port}  (docs: /docs)")
+        report(f"  gRPC API     {settings.api_host}:{settings.grpc_port}  (reflection on)")
+        report(f"  readiness    {api_ready}")
+        report(f"  worker       {worker_ready}")
+        report(f"  logs         {logs}")
+        report("Press Ctrl-C to stop.")
+        while not stop_requested:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    report(f"{name} exited with status {child.returncode}; stopping")
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if not keep_servers:
+            stack.down(report)

@@ -1,0 +1,92 @@
+"""Connections a Fulcrum process holds to its data stores, and their readiness.
+
+Each connection is opened in the background and retried forever, so a process starts even
+when a dependency is down and becomes ready when it returns; ``/readyz`` names what is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client as NatsClient
+
+from fulcrum.kit.config import Service, Settings
+from fulcrum.kit.db import Database
+from fulcrum.kit.logging import get_logger
+from fulcrum.kit.nats import connect_nats
+from fulcrum.kit.redis import redis_client
+
+log = get_logger(__name__)
+
+DEPENDENCIES = ("postgresql", "redis", "nats")
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    service: Service
+    db: Database = field(init=False)
+    nats: NatsClient | None = field(default=None, init=False)
+    _nats_task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.db = Database(self.settings, self.service)
+        self.redis = redis_client(self.settings, self.service)
+
+    async def open(self) -> None:
+        await self.db.open()
+        self._nats_task = asyncio.create_task(self._connect_nats())
+
+    async def _connect_nats(self) -> None:
+        while self.nats is None:
+            try:
+                self.nats = await connect_nats(self.settings, self.service)
+            except Exception as exc:
+                log.warning("nats.connect_failed", error=type(exc).__name__, detail=str(exc))
+                await asyncio.sleep(1)
+
+    async def close(self) -> None:
+        if self._nats_task:
+            self._nats_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._nats_task
+        if self.nats is not None:
+            with contextlib.suppress(Exception):
+                await self.nats.drain()
+        await self.redis.aclose()
+        await self.db.close()
+
+    async def _check_postgres(self) -> None:
+        await self.db.ping()
+
+    async def _check_redis(self) -> None:
+        await self.redis.ping()
+
+    async def _check_nats(self) -> None:
+        if self.nats is None or not self.nats.is_connected:
+            raise ConnectionError("not connected")
+        await self.nats.jetstream().account_info()
+
+    async def readiness(self) -> dict[str, str | None]:
+        """Map each dependency to ``None`` when it answers, else the reason it does not."""
+        timeout = self.settings.readiness_timeout_seconds
+        checks = {
+            "postgresql": self._check_postgres(),
+            "redis": self._check_redis(),
+            "nats": self._check_nats(),
+        }
+        results = await asyncio.gather(
+            *(asyncio.wait_for(c, timeout) for c in checks.values()),
+            return_exceptions=True,
+        )
+        return {
+            name: None if not isinstance(res, BaseException) else _reason(res)
+            for name, res in zip(checks, results, strict=True)
+        }
+
+
+def _reason(exc: BaseException) -> str:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

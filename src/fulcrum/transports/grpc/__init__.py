@@ -1,0 +1,1 @@
+"""gRPC door (grpc.aio): parse, authorise, call a service, map errors."""

@@ -1,0 +1,1 @@
+"""REST door (FastAPI): parse, authorise, call a service, map errors."""

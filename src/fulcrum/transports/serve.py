@@ -1,0 +1,49 @@
+"""``fulcrum api``: one process serving gRPC and REST over the same application layer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+from fulcrum.kit.config import Service, Settings
+from fulcrum.kit.logging import get_logger
+from fulcrum.runtime import Resources
+from fulcrum.transports.grpc.server import create_server, track_readiness
+from fulcrum.transports.rest.app import create_app
+from fulcrum.transports.rest.server import embedded_server
+
+log = get_logger(__name__)
+
+
+async def serve_api(settings: Settings) -> None:
+    resources = Resources(settings, Service.API)
+    await resources.open()
+    grpc_server, health_servicer = create_server(resources)
+    http = embedded_server(create_app(resources), settings.api_host, settings.http_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    await grpc_server.start()
+    http_task = asyncio.create_task(http.serve())
+    health_task = asyncio.create_task(track_readiness(resources, health_servicer))
+    log.info(
+        "api.started",
+        grpc=f"{settings.api_host}:{settings.grpc_port}",
+        http=f"http://{settings.api_host}:{settings.http_port}",
+    )
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopped, http_task}, return_when=asyncio.FIRST_COMPLETED)
+    if http_task in done and not stop.is_set():
+        log.error("api.http_exited")
+    log.info("api.stopping")
+    health_task.cancel()
+    http.should_exit = True
+    await grpc_server.stop(grace=5)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(http_task, health_task, return_exceptions=True)
+    stopped.cancel()
+    await resources.close()
+    log.info("api.stopped")

@@ -1,0 +1,1 @@
+"""JetStream consumers (``fulcrum worker``)."""

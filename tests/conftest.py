@@ -1,0 +1,22 @@
+"""Session fixtures: one real dev stack (PostgreSQL, Redis, NATS with mTLS), migrated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fulcrum.kit.migrate import migrate
+from tests.support.stack import LiveStack, new_home, stack_env
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LiveStack]:
+    home = new_home()
+    test_stack = LiveStack(home, stack_env(home))
+    try:
+        test_stack.up()
+        migrate(test_stack.settings)
+        yield test_stack
+    finally:
+        test_stack.destroy()

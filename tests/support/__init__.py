@@ -1,0 +1,1 @@
+"""Test helpers: a real dev stack on free ports and real Fulcrum processes."""

@@ -1,0 +1,78 @@
+"""Real ``fulcrum api`` / ``fulcrum worker`` processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.stack import LiveStack, free_port
+
+
+@dataclass
+class FulcrumProcess:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    http_port: int
+    grpc_port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_api(stack: LiveStack, name: str = "api", **extra_env: str) -> FulcrumProcess:
+    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    log = stack.home / f"{name}-{http_port}.log"
+    env = stack.process_env(
+        FULCRUM_HTTP_PORT=str(http_port),
+        FULCRUM_GRPC_PORT=str(grpc_port),
+        FULCRUM_METRICS_PORT=str(metrics_port),
+        **extra_env,
+    )
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fulcrum.cli", "api"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    process = FulcrumProcess(proc, log, http_port, grpc_port)
+    wait_http(f"{process.base_url}/healthz", process)
+    return process
+
+
+def wait_http(url: str, process: FulcrumProcess, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.proc.poll() is not None:
+            raise RuntimeError(f"process exited early:\n{process.log_text()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready:\n{process.log_text()}")
