@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from fulcrum.kit.migrate import migrate
+from tests.support.processes import FulcrumProcess, start_api
 from tests.support.stack import LiveStack, new_home, stack_env
 
 
@@ -20,3 +21,11 @@ def stack() -> Iterator[LiveStack]:
         yield test_stack
     finally:
         test_stack.destroy()
+
+
+@pytest.fixture(scope="session")
+def api(stack: LiveStack) -> Iterator[FulcrumProcess]:
+    """One real `fulcrum api` process (gRPC + REST) against the session's stack."""
+    process = start_api(stack)
+    yield process
+    process.stop()

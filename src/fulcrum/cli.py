@@ -19,9 +19,13 @@ app = typer.Typer(
 certs_app = typer.Typer(no_args_is_help=True, help="Development certificates (mTLS).")
 dev_app = typer.Typer(no_args_is_help=True, help="The local stack: PostgreSQL, Redis, NATS.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+tenants_app = typer.Typer(no_args_is_help=True, help="Platform administration of tenants.")
+platform_app = typer.Typer(no_args_is_help=True, help="Platform API keys (tenants:admin).")
 app.add_typer(certs_app, name="certs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(platform_app, name="platform-keys")
 
 Only = Annotated[
     str | None, typer.Option("--service", help="postgresql, redis or nats (default: all)")
@@ -84,6 +88,42 @@ def db_migrate(revision: str = "head") -> None:
 
     migrate(_settings(), revision)
     _say(f"migrated to {revision}")
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: str,
+    owner_user_id: Annotated[
+        str | None, typer.Option(help="Clerk user id to make the first owner member.")
+    ] = None,
+) -> None:
+    """Create a tenant and print its first owner API key (shown once)."""
+    from fulcrum.admin import create_tenant
+
+    tenant, issued = asyncio.run(create_tenant(_settings(), name, owner_user_id))
+    _say(f"tenant {tenant.id} ({tenant.name}) created")
+    _say(f"owner API key (shown once, store it now): {issued.secret}")
+
+
+@platform_app.command("create")
+def platform_keys_create(name: str) -> None:
+    """Create a platform key (scope tenants:admin) and print it once."""
+    from fulcrum.admin import create_platform_key
+
+    secret = asyncio.run(create_platform_key(_settings(), name))
+    _say(f"platform API key (shown once, store it now): {secret}")
+
+
+@dev_app.command("token")
+def dev_token(
+    tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+    role: Annotated[str, typer.Option(help="owner, admin, policy_author, ... viewer")],
+    user: Annotated[str | None, typer.Option(help="User id (default dev_<role>).")] = None,
+) -> None:
+    """Sign a development session token for a member of TENANT with ROLE."""
+    from fulcrum.admin import dev_token as sign
+
+    _say(asyncio.run(sign(_settings(), tenant, role, user)))
 
 
 @app.command()

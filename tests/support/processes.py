@@ -20,6 +20,7 @@ class FulcrumProcess:
     log: Path
     http_port: int
     grpc_port: int
+    metrics_port: int
 
     @property
     def base_url(self) -> str:
@@ -59,7 +60,7 @@ def start_api(stack: LiveStack, name: str = "api", **extra_env: str) -> FulcrumP
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    process = FulcrumProcess(proc, log, http_port, grpc_port)
+    process = FulcrumProcess(proc, log, http_port, grpc_port, metrics_port)
     wait_http(f"{process.base_url}/healthz", process)
     return process
 

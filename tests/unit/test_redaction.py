@@ -6,7 +6,7 @@ import pytest
 
 from fulcrum.kit.redaction import MASK, redact, redact_text
 
-API_KEY = "fk_live_0123456789abcdef_" + "S" * 43
+API_KEY = "fk_0123456789abcdef0123_" + "S-_" * 14 + "S"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 
 

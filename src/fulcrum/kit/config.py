@@ -70,6 +70,25 @@ class Settings(BaseSettings):
 
     readiness_timeout_seconds: float = 2.0
 
+    clerk_issuer: str | None = Field(default=None, description="Clerk Frontend API URL (iss).")
+    clerk_jwks_url: str | None = Field(default=None, description="Clerk JWKS endpoint.")
+    clerk_public_key_file: Path | None = Field(default=None, description="PEM public key.")
+    clerk_authorized_parties: str = Field(
+        default="", description="Comma-separated origins accepted in the azp claim."
+    )
+    key_cache_ttl_seconds: float = Field(
+        default=0.5, description="How long a verified key is trusted before re-reading it."
+    )
+    last_used_flush_seconds: float = 5.0
+
+    @property
+    def clerk_configured(self) -> bool:
+        return self.clerk_issuer is not None
+
+    @property
+    def authorized_parties(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.clerk_authorized_parties.split(",") if p.strip())
+
     @cached_property
     def resolved_certs_dir(self) -> Path:
         return (self.certs_dir or self.home / "certs").absolute()

@@ -9,7 +9,7 @@ pooled connection never carries one tenant's identity into another request.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from psycopg import AsyncConnection
@@ -74,10 +74,19 @@ class Database:
         await self._pool.close()
 
     @asynccontextmanager
+    async def tx(
+        self, settings: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AsyncConnection[TupleRow]]:
+        """A transaction with transaction-local ``fulcrum.*`` settings applied first."""
+        async with self._pool.connection() as conn, conn.transaction():
+            for name, value in (settings or {}).items():
+                await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+            yield conn
+
+    @asynccontextmanager
     async def tenant_tx(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection[TupleRow]]:
         """A transaction in which RLS shows only ``tenant_id``'s rows."""
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT set_config(%s, %s, true)", (TENANT_GUC, str(tenant_id)))
+        async with self.tx({TENANT_GUC: str(tenant_id)}) as conn:
             yield conn
 
     async def ping(self) -> None:

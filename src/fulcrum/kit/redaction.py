@@ -19,8 +19,9 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _PATTERNS = [
-    # Fulcrum API keys: fk_<env>_<id>_<secret> (see fulcrum.auth.api_keys).
-    re.compile(r"\bfk_[A-Za-z0-9]+_[A-Za-z0-9_\-]{8,}"),
+    # Fulcrum API keys fk_<key id>_<secret> and platform keys fkp_... (fulcrum.auth.api_keys),
+    # and anything near that shape, such as a truncated key.
+    re.compile(r"\bfkp?_[A-Za-z0-9_\-]{16,}"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]+"),
     re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),

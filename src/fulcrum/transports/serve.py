@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import signal
 
+from prometheus_client import start_http_server
+
+from fulcrum.container import build_services
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.logging import get_logger
 from fulcrum.runtime import Resources
@@ -18,9 +21,12 @@ log = get_logger(__name__)
 
 async def serve_api(settings: Settings) -> None:
     resources = Resources(settings, Service.API)
+    services = build_services(settings, resources.db)
     await resources.open()
-    grpc_server, health_servicer = create_server(resources)
-    http = embedded_server(create_app(resources), settings.api_host, settings.http_port)
+    services.authenticator.start()
+    start_http_server(settings.metrics_port, addr=settings.api_host)
+    grpc_server, health_servicer = create_server(resources, services)
+    http = embedded_server(create_app(resources, services), settings.api_host, settings.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,5 +51,6 @@ async def serve_api(settings: Settings) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(http_task, health_task, return_exceptions=True)
     stopped.cancel()
+    await services.authenticator.stop()
     await resources.close()
     log.info("api.stopped")

@@ -1,4 +1,4 @@
-"""The gRPC server: health (tracking readiness) and reflection."""
+"""The gRPC server: Fulcrum services behind the auth interceptor, health, reflection."""
 
 from __future__ import annotations
 
@@ -9,19 +9,49 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from fulcrum.container import Services
 from fulcrum.kit.logging import get_logger
+from fulcrum.pb.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
+    members_pb2,
+    members_pb2_grpc,
+    tenants_pb2,
+    tenants_pb2_grpc,
+)
 from fulcrum.runtime import Resources
+from fulcrum.transports.grpc.identity import ApiKeyServicer, MemberServicer, TenantServicer
+from fulcrum.transports.grpc.interceptor import AuthInterceptor
 
 log = get_logger(__name__)
 
 HEALTH_INTERVAL_SECONDS = 1.0
 
 
-def create_server(resources: Resources) -> tuple[grpc.aio.Server, HealthServicer]:
-    server = grpc.aio.server()
+MAX_MESSAGE_BYTES = 1 << 20
+
+
+def create_server(
+    resources: Resources, services: Services
+) -> tuple[grpc.aio.Server, HealthServicer]:
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(services.authenticator)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
+        ],
+    )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    service_names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+    tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(services), server)
+    members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(services), server)
+    api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(services), server)
+    service_names = [
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
+        members_pb2.DESCRIPTOR.services_by_name["MemberService"].full_name,
+        api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
+    ]
     reflection.enable_server_reflection([*service_names, reflection.SERVICE_NAME], server)
     s = resources.settings
     server.add_insecure_port(f"{s.api_host}:{s.grpc_port}")

@@ -1,0 +1,118 @@
+"""Operator commands run from the CLI with the admin certificate: bootstrap a tenant,
+mint a platform key, sign a development token."""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+
+from fulcrum.api_keys import repository as keys_repo
+from fulcrum.api_keys.models import IssuedKey
+from fulcrum.audit.changes import record_change
+from fulcrum.auth.api_keys import KeyKind, hash_key, new_key
+from fulcrum.auth.jwt import DevIssuer
+from fulcrum.auth.principal import Principal, PrincipalKind
+from fulcrum.auth.scopes import PLATFORM_SCOPES, parse_role
+from fulcrum.kit.config import Service, Settings
+from fulcrum.kit.db import Database
+from fulcrum.kit.errors import ConfigurationError, NotFound
+from fulcrum.kit.secrets import Secrets
+from fulcrum.kit.validation import display_name
+from fulcrum.members import repository as members_repo
+from fulcrum.members.service import parse_external_user_id
+from fulcrum.tenants import repository as tenants_repo
+from fulcrum.tenants.models import Tenant
+from fulcrum.tenants.service import PLATFORM_GUC, TenantService
+
+
+def operator() -> Principal:
+    return Principal(
+        kind=PrincipalKind.PLATFORM,
+        scopes=PLATFORM_SCOPES,
+        actor=f"cli:{getpass.getuser()}",
+    )
+
+
+async def _with_db(settings: Settings) -> Database:
+    db = Database(settings, Service.ADMIN)
+    await db.open()
+    return db
+
+
+async def create_tenant(
+    settings: Settings, name: str, owner_user_id: str | None
+) -> tuple[Tenant, IssuedKey]:
+    db = await _with_db(settings)
+    try:
+        pepper = Secrets(settings).require("key_pepper")
+        return await TenantService(db, pepper).create(
+            operator(), name=name, owner_user_id=owner_user_id
+        )
+    finally:
+        await db.close()
+
+
+async def create_platform_key(settings: Settings, name: str) -> str:
+    name = display_name(name)
+    db = await _with_db(settings)
+    try:
+        pepper = Secrets(settings).require("key_pepper").get()
+        fresh = new_key(KeyKind.PLATFORM)
+        async with db.tx() as conn:
+            await keys_repo.insert_platform_key(
+                conn, fresh.key_id, name, hash_key(pepper, fresh.full)
+            )
+        return fresh.full
+    finally:
+        await db.close()
+
+
+async def _find_tenant(db: Database, tenant: str) -> Tenant:
+    async with db.tx({PLATFORM_GUC: "on"}) as conn:
+        try:
+            found = await tenants_repo.get(conn, uuid.UUID(tenant))
+        except ValueError:
+            cur = await conn.execute("SELECT id FROM tenants WHERE name = %s", (tenant,))
+            row = await cur.fetchone()
+            found = await tenants_repo.get(conn, row[0]) if row else None
+    if found is None:
+        raise NotFound(f"tenant {tenant!r} not found")
+    return found
+
+
+async def dev_token(settings: Settings, tenant: str, role: str, user: str | None) -> str:
+    """Make ``user`` a member of ``tenant`` with ``role`` and sign a token for them."""
+    if settings.is_production or settings.clerk_configured:
+        raise ConfigurationError(
+            "development tokens exist only when Clerk is not configured, outside production"
+        )
+    wanted = parse_role(role)
+    user_id = parse_external_user_id(user or f"dev_{wanted.value}")
+    issuer = DevIssuer(Secrets(settings).require("dev_jwt_signing_key").get())
+    db = await _with_db(settings)
+    try:
+        found = await _find_tenant(db, tenant)
+        async with db.tenant_tx(found.id) as conn:
+            existing = await members_repo.find_by_user(conn, user_id)
+            if not existing:
+                member = await members_repo.insert(conn, found.id, user_id, wanted)
+                action = "member.add"
+            elif existing[0].role is not wanted:
+                member = await members_repo.set_role(conn, existing[0].id, wanted)
+                action = "member.update_role"
+            else:
+                member = existing[0]
+                action = ""
+            if action and member is not None:
+                await record_change(
+                    conn,
+                    tenant_id=found.id,
+                    actor=operator().actor,
+                    action=action,
+                    resource_type="member",
+                    resource_id=str(member.id),
+                    details={"after": {"external_user_id": user_id, "role": wanted.value}},
+                )
+    finally:
+        await db.close()
+    return issuer.sign(user_id)

@@ -1,0 +1,1 @@
+"""Tenant API keys: create (secret shown once), read, list, revoke, rotate."""

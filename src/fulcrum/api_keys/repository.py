@@ -1,0 +1,192 @@
+"""All SQL for API keys. Tenant reads run inside ``Database.tenant_tx``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from fulcrum.api_keys.models import ApiKey, StoredCredential
+from fulcrum.auth.scopes import Scope
+from fulcrum.kit.pagination import Cursor
+
+Conn = AsyncConnection[TupleRow]
+
+_COLUMNS = (
+    "id, tenant_id, name, scopes, created_at, created_by, expires_at, revoked_at, "
+    "last_used_at, rotated_from"
+)
+
+
+def _key(row: TupleRow) -> ApiKey:
+    return ApiKey(
+        id=row[0],
+        tenant_id=row[1],
+        name=row[2],
+        scopes=frozenset(Scope(s) for s in row[3]),
+        created_at=row[4],
+        created_by=row[5],
+        expires_at=row[6],
+        revoked_at=row[7],
+        last_used_at=row[8],
+        rotated_from=row[9],
+    )
+
+
+async def insert(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    key_id: str,
+    name: str,
+    key_hash: bytes,
+    scopes: Iterable[Scope],
+    created_by: str,
+    expires_at: dt.datetime | None,
+    rotated_from: str | None = None,
+) -> ApiKey:
+    cur = await conn.execute(
+        f"""
+        INSERT INTO api_keys
+            (tenant_id, id, name, hash, scopes, created_by, expires_at, rotated_from)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        RETURNING {_COLUMNS}
+        """,
+        (
+            tenant_id,
+            key_id,
+            name,
+            key_hash,
+            sorted(str(s) for s in scopes),
+            created_by,
+            expires_at,
+            rotated_from,
+        ),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return _key(row)
+
+
+async def get(conn: Conn, key_id: str, *, for_update: bool = False) -> ApiKey | None:
+    lock = " FOR UPDATE" if for_update else ""
+    cur = await conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id = %s{lock}", (key_id,))
+    row = await cur.fetchone()
+    return _key(row) if row else None
+
+
+async def list_page(conn: Conn, after: Cursor | None, limit: int) -> list[ApiKey]:
+    if after is None:
+        cur = await conn.execute(
+            f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id LIMIT %s", (limit,)
+        )
+    else:
+        cur = await conn.execute(
+            f"""
+            SELECT {_COLUMNS} FROM api_keys WHERE (created_at, id) > (%s, %s)
+            ORDER BY created_at, id LIMIT %s
+            """,
+            (after.created_at, after.id, limit),
+        )
+    return [_key(row) for row in await cur.fetchall()]
+
+
+async def revoke(conn: Conn, key_id: str) -> ApiKey:
+    cur = await conn.execute(
+        f"""
+        UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s
+        RETURNING {_COLUMNS}
+        """,
+        (key_id,),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return _key(row)
+
+
+async def expire_at(conn: Conn, key_id: str, when: dt.datetime) -> ApiKey:
+    cur = await conn.execute(
+        f"""
+        UPDATE api_keys SET expires_at = least(coalesce(expires_at, %s), %s) WHERE id = %s
+        RETURNING {_COLUMNS}
+        """,
+        (when, when, key_id),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return _key(row)
+
+
+async def credential(conn: Conn, key_id: str) -> StoredCredential | None:
+    """Authentication lookup: the caller's transaction has set ``fulcrum.api_key_id``."""
+    cur = await conn.execute(
+        "SELECT id, tenant_id, hash, scopes, expires_at, revoked_at FROM api_keys WHERE id = %s",
+        (key_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await conn.execute("SELECT set_config('fulcrum.tenant_id', %s, true)", (str(row[1]),))
+    status = await (
+        await conn.execute("SELECT status FROM tenants WHERE id = %s", (row[1],))
+    ).fetchone()
+    return StoredCredential(
+        id=row[0],
+        tenant_id=row[1],
+        hash=bytes(row[2]),
+        scopes=frozenset(Scope(s) for s in row[3]),
+        expires_at=row[4],
+        revoked_at=row[5],
+        tenant_active=status is not None and status[0] == "active",
+    )
+
+
+async def platform_credential(conn: Conn, key_id: str) -> StoredCredential | None:
+    cur = await conn.execute(
+        "SELECT id, hash, revoked_at FROM platform_api_keys WHERE id = %s", (key_id,)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return StoredCredential(
+        id=row[0],
+        tenant_id=None,
+        hash=bytes(row[1]),
+        scopes=frozenset({Scope.TENANTS_ADMIN}),
+        expires_at=None,
+        revoked_at=row[2],
+        tenant_active=True,
+    )
+
+
+async def insert_platform_key(conn: Conn, key_id: str, name: str, key_hash: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO platform_api_keys (id, name, hash) VALUES (%s, %s, %s)",
+        (key_id, name, key_hash),
+    )
+
+
+async def touch_last_used(conn: Conn, used: dict[str, dt.datetime]) -> None:
+    """Batch-write last-used times (one statement) for keys of the transaction's tenant."""
+    await conn.execute(
+        """
+        UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
+        FROM unnest(%s::text[], %s::timestamptz[]) AS u(id, at)
+        WHERE k.id = u.id
+        """,
+        (list(used), list(used.values())),
+    )
+
+
+async def touch_platform_last_used(conn: Conn, used: dict[str, dt.datetime]) -> None:
+    await conn.execute(
+        """
+        UPDATE platform_api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
+        FROM unnest(%s::text[], %s::timestamptz[]) AS u(id, at)
+        WHERE k.id = u.id
+        """,
+        (list(used), list(used.values())),
+    )

@@ -1,0 +1,38 @@
+"""The authenticated caller of one request."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fulcrum.auth.scopes import Scope
+from fulcrum.kit.errors import PermissionDenied
+
+
+class PrincipalKind(StrEnum):
+    API_KEY = "api_key"
+    MEMBER = "member"
+    PLATFORM = "platform"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    scopes: frozenset[Scope]
+    # "key:<id>", "user:<clerk user id>" or "platform:<key id>": recorded as the actor.
+    actor: str
+    tenant_id: uuid.UUID | None = None
+    key_id: str | None = None
+    external_user_id: str | None = None
+
+    def require(self, *needed: Scope) -> None:
+        """HasScope: raise naming the first missing scope."""
+        for scope in needed:
+            if scope not in self.scopes:
+                raise PermissionDenied(f"missing scope {scope}")
+
+    def require_tenant(self) -> uuid.UUID:
+        if self.tenant_id is None:
+            raise PermissionDenied("this operation needs a tenant credential")
+        return self.tenant_id

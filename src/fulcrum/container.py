@@ -1,0 +1,64 @@
+"""Wires the services of one API process from its settings and connections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fulcrum.api_keys.service import ApiKeyService
+from fulcrum.auth.authenticator import Authenticator
+from fulcrum.auth.jwt import DevIssuer, JwksKeySource, JwtVerifier, KeySource, PemKeySource
+from fulcrum.kit.config import Settings
+from fulcrum.kit.db import Database
+from fulcrum.kit.errors import ConfigurationError
+from fulcrum.kit.secrets import Secrets
+from fulcrum.members.service import MemberService
+from fulcrum.tenants.service import TenantService
+
+
+@dataclass(frozen=True)
+class Services:
+    authenticator: Authenticator
+    tenants: TenantService
+    members: MemberService
+    api_keys: ApiKeyService
+
+
+def jwt_verifier(settings: Settings, secrets: Secrets) -> JwtVerifier:
+    """Clerk when configured; the development issuer otherwise, never in production."""
+    if settings.clerk_configured:
+        assert settings.clerk_issuer is not None
+        keys: KeySource
+        if settings.clerk_public_key_file is not None:
+            keys = PemKeySource(settings.clerk_public_key_file.read_bytes())
+        elif settings.clerk_jwks_url:
+            keys = JwksKeySource(settings.clerk_jwks_url)
+        else:
+            raise ConfigurationError(
+                "FULCRUM_CLERK_ISSUER is set but no key: set FULCRUM_CLERK_JWKS_URL or "
+                "FULCRUM_CLERK_PUBLIC_KEY_FILE"
+            )
+        return JwtVerifier(settings.clerk_issuer, settings.authorized_parties, keys)
+    if settings.is_production:
+        raise ConfigurationError(
+            "Clerk is not configured and the development token issuer is refused in "
+            "production: set FULCRUM_CLERK_ISSUER and FULCRUM_CLERK_JWKS_URL (or "
+            "FULCRUM_CLERK_PUBLIC_KEY_FILE)"
+        )
+    return DevIssuer(secrets.require("dev_jwt_signing_key").get()).verifier()
+
+
+def build_services(settings: Settings, db: Database) -> Services:
+    secrets = Secrets(settings)
+    pepper = secrets.require("key_pepper")
+    return Services(
+        authenticator=Authenticator(
+            db,
+            pepper,
+            jwt_verifier(settings, secrets),
+            cache_ttl=settings.key_cache_ttl_seconds,
+            flush_interval=settings.last_used_flush_seconds,
+        ),
+        tenants=TenantService(db, pepper),
+        members=MemberService(db),
+        api_keys=ApiKeyService(db, pepper),
+    )

@@ -1,0 +1,1 @@
+"""Members of a tenant: dashboard users (Clerk user ids) and their roles."""

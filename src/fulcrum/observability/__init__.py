@@ -1,0 +1,1 @@
+"""Metrics (one module declares them all)."""

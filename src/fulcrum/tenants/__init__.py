@@ -1,0 +1,1 @@
+"""Platform administration: tenants (never reachable with a tenant's key)."""

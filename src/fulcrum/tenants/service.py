@@ -1,0 +1,114 @@
+"""Creating, listing, suspending and resuming tenants (scope ``tenants:admin``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fulcrum.api_keys.models import IssuedKey
+from fulcrum.api_keys.service import issue_key
+from fulcrum.audit.changes import record_change
+from fulcrum.auth.principal import Principal
+from fulcrum.auth.scopes import ROLE_SCOPES, Role, Scope
+from fulcrum.kit.db import TENANT_GUC, Database
+from fulcrum.kit.errors import Conflict, NotFound
+from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
+from fulcrum.kit.secrets import EnvSecret, FileSecret
+from fulcrum.kit.validation import display_name, parse_uuid
+from fulcrum.members import repository as members_repo
+from fulcrum.members.service import parse_external_user_id
+from fulcrum.tenants import repository as repo
+from fulcrum.tenants.models import Tenant, TenantStatus
+
+PLATFORM_GUC = "fulcrum.platform_admin"
+
+
+class TenantService:
+    def __init__(self, db: Database, pepper: FileSecret | EnvSecret) -> None:
+        self._db = db
+        self._pepper = pepper
+
+    def _platform(self, tenant_id: uuid.UUID | None = None) -> dict[str, str]:
+        settings = {PLATFORM_GUC: "on"}
+        if tenant_id is not None:
+            settings[TENANT_GUC] = str(tenant_id)
+        return settings
+
+    async def create(
+        self, principal: Principal, *, name: str, owner_user_id: str | None = None
+    ) -> tuple[Tenant, IssuedKey]:
+        """Create a tenant with its first owner key (and owner member, when given)."""
+        principal.require(Scope.TENANTS_ADMIN)
+        name = display_name(name)
+        owner = parse_external_user_id(owner_user_id, "owner_user_id") if owner_user_id else None
+        tenant_id = uuid.uuid4()
+        async with self._db.tx(self._platform(tenant_id)) as conn:
+            tenant = await repo.insert(conn, tenant_id, name)
+            if tenant is None:
+                raise Conflict(f"a tenant named {name!r} already exists", field="name")
+            issued = await issue_key(
+                conn,
+                self._pepper.get(),
+                tenant_id=tenant_id,
+                name="owner",
+                scopes=ROLE_SCOPES[Role.OWNER],
+                created_by=principal.actor,
+                expires_at=None,
+            )
+            if owner:
+                await members_repo.insert(conn, tenant_id, owner, Role.OWNER)
+            await record_change(
+                conn,
+                tenant_id=tenant_id,
+                actor=principal.actor,
+                action="tenant.create",
+                resource_type="tenant",
+                resource_id=str(tenant_id),
+                details={"after": {"name": name, "owner_key_id": issued.key.id, "owner": owner}},
+            )
+        return tenant, issued
+
+    async def get(self, principal: Principal, tenant_id: str) -> Tenant:
+        principal.require(Scope.TENANTS_ADMIN)
+        tid = parse_uuid(tenant_id, "tenant_id")
+        async with self._db.tx(self._platform()) as conn:
+            tenant = await repo.get(conn, tid)
+        if tenant is None:
+            raise NotFound(f"tenant {tid} not found")
+        return tenant
+
+    async def list(
+        self, principal: Principal, *, size: int | None, token: str | None
+    ) -> tuple[list[Tenant], str]:
+        principal.require(Scope.TENANTS_ADMIN)
+        limit = page_size(size)
+        after = decode_cursor(token)
+        if after is not None:
+            parse_uuid(after.id, "page_token")
+        async with self._db.tx(self._platform()) as conn:
+            tenants = await repo.list_page(conn, after, limit + 1)
+        return paginate(tenants, limit, lambda m: Cursor(m.created_at, str(m.id)))
+
+    async def set_status(
+        self, principal: Principal, tenant_id: str, status: TenantStatus
+    ) -> Tenant:
+        principal.require(Scope.TENANTS_ADMIN)
+        tid = parse_uuid(tenant_id, "tenant_id")
+        async with self._db.tx(self._platform(tid)) as conn:
+            before = await repo.get(conn, tid)
+            if before is None:
+                raise NotFound(f"tenant {tid} not found")
+            tenant = await repo.set_status(conn, tid, status)
+            assert tenant is not None
+            await record_change(
+                conn,
+                tenant_id=tid,
+                actor=principal.actor,
+                action=f"tenant.{'suspend' if status is TenantStatus.SUSPENDED else 'resume'}",
+                resource_type="tenant",
+                resource_id=str(tid),
+                details={
+                    "before": {"status": before.status.value},
+                    "after": {"status": status.value},
+                },
+            )
+        return tenant

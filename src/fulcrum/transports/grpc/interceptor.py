@@ -1,0 +1,155 @@
+"""The one gRPC enforcement point: trace context, authentication, HasScope, error mapping.
+
+Every RPC must appear in ``RPC_SCOPES``; an RPC that does not is refused (fail closed),
+except the health and reflection services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+from google.protobuf import unknown_fields
+from google.protobuf.message import Message
+
+from fulcrum.auth.authenticator import Authenticator
+from fulcrum.auth.principal import Principal
+from fulcrum.auth.scopes import Scope
+from fulcrum.kit.errors import FulcrumError, InvalidArgument
+from fulcrum.kit.logging import get_logger
+from fulcrum.kit.tracing import current_trace_id, from_traceparent
+
+log = get_logger(__name__)
+
+current_principal: ContextVar[Principal] = ContextVar("principal")
+
+PUBLIC_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+_T = "/fulcrum.v1.TenantService/"
+_M = "/fulcrum.v1.MemberService/"
+_K = "/fulcrum.v1.ApiKeyService/"
+
+RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
+    f"{_T}CreateTenant": (Scope.TENANTS_ADMIN,),
+    f"{_T}GetTenant": (Scope.TENANTS_ADMIN,),
+    f"{_T}ListTenants": (Scope.TENANTS_ADMIN,),
+    f"{_T}SuspendTenant": (Scope.TENANTS_ADMIN,),
+    f"{_T}ResumeTenant": (Scope.TENANTS_ADMIN,),
+    f"{_M}ListMembers": (Scope.MEMBERS_READ,),
+    f"{_M}GetMember": (Scope.MEMBERS_READ,),
+    f"{_M}AddMember": (Scope.MEMBERS_MANAGE,),
+    f"{_M}UpdateMemberRole": (Scope.MEMBERS_MANAGE,),
+    f"{_M}RemoveMember": (Scope.MEMBERS_MANAGE,),
+    f"{_K}CreateApiKey": (Scope.KEYS_MANAGE,),
+    f"{_K}GetApiKey": (Scope.KEYS_READ,),
+    f"{_K}ListApiKeys": (Scope.KEYS_READ,),
+    f"{_K}RevokeApiKey": (Scope.KEYS_MANAGE,),
+    f"{_K}RotateApiKey": (Scope.KEYS_MANAGE,),
+}
+
+STATUS = {
+    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
+    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "conflict": grpc.StatusCode.FAILED_PRECONDITION,
+    "resource_exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_message(exc: FulcrumError) -> str:
+    return f"{exc.field}: {exc.message}" if exc.field else exc.message
+
+
+def unknown_field(message: Message, path: str = "") -> str | None:
+    """The path of the first field the server's schema does not know, if any.
+
+    Proto3 would silently drop such fields; refusing them tells a client at once that it
+    speaks a newer or different API than this server.
+    """
+    unknown = unknown_fields.UnknownFieldSet(message)
+    if len(unknown):
+        return f"{path}#{unknown[0].field_number}"
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:
+            continue
+        values = value if descriptor.is_repeated else [value]
+        for item in values:
+            if isinstance(item, Message):
+                found = unknown_field(item, f"{path}{descriptor.name}.")
+                if found:
+                    return found
+    return None
+
+
+def _metadata(details: grpc.HandlerCallDetails, name: str) -> str | None:
+    for key, value in details.invocation_metadata or ():
+        if key == name:
+            return value if isinstance(value, str) else None
+    return None
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        method = handler_call_details.method
+        if method.startswith(PUBLIC_SERVICES):
+            return await continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        scopes = RPC_SCOPES.get(method)
+        inner = handler.unary_unary
+        authorization = _metadata(handler_call_details, "authorization")
+        tenant_hint = _metadata(handler_call_details, "x-fulcrum-tenant")
+        traceparent = _metadata(handler_call_details, "traceparent")
+        authenticator = self._authenticator
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            trace = from_traceparent(traceparent)
+            token = current_trace_id.set(trace.trace_id)
+            try:
+                if scopes is None:
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED, "this RPC declares no scope"
+                    )
+                principal = await authenticator.authenticate(authorization, tenant_hint)
+                principal.require(*scopes)
+                if isinstance(request, Message) and (field := unknown_field(request)):
+                    raise InvalidArgument("unknown field", field=field)
+                current_principal.set(principal)
+                await context.send_initial_metadata((("traceparent", trace.traceparent),))
+                # grpc-stubs type the handler as sync; under grpc.aio it is a coroutine.
+                return await inner(request, context)  # type: ignore[arg-type]
+            except FulcrumError as exc:
+                await context.abort(
+                    STATUS.get(exc.code, grpc.StatusCode.INTERNAL), status_message(exc)
+                )
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                log.error("grpc.unhandled", method=method, error=type(exc).__name__, exc_info=exc)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                current_trace_id.reset(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

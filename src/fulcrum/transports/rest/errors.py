@@ -1,0 +1,56 @@
+"""The one place REST maps errors to HTTP statuses. Bodies never echo input values."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from fulcrum.kit.errors import FulcrumError
+from fulcrum.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+STATUS = {
+    "invalid_argument": 400,
+    "unauthenticated": 401,
+    "permission_denied": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "resource_exhausted": 429,
+    "unavailable": 503,
+}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
+    error: dict[str, object] = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return {"error": error}
+
+
+def _field_path(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(FulcrumError)
+    async def fulcrum_error(_: Request, exc: FulcrumError) -> JSONResponse:
+        status = STATUS.get(exc.code, 500)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = _field_path(tuple(first.get("loc", ())))
+        message = str(first.get("msg", "invalid value"))
+        if first.get("type") == "extra_forbidden":
+            message = "unknown field"
+        return JSONResponse(error_body("invalid_argument", f"{field}: {message}", field), 400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("rest.unhandled", error=type(exc).__name__, exc_info=exc)
+        return JSONResponse(error_body("internal", "internal error"), 500)

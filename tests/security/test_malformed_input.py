@@ -1,0 +1,176 @@
+"""Malformed input gets a clear 400 / INVALID_ARGUMENT naming the field, and changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import psycopg
+import pytest
+from google.protobuf.message import Message
+
+from fulcrum.pb.v1 import api_keys_pb2, members_pb2
+from tests.support.identity import TenantFixture, grpc_clients, new_tenant, rest
+from tests.support.processes import FulcrumProcess
+from tests.support.stack import LiveStack
+
+
+@pytest.fixture(scope="module")
+def tenant(stack: LiveStack) -> TenantFixture:
+    return new_tenant(stack, "malformed")
+
+
+@pytest.fixture
+def unchanged(stack: LiveStack, tenant: TenantFixture) -> Iterator[None]:
+    def snapshot() -> tuple[object, ...]:
+        with psycopg.connect(stack.superuser_dsn()) as su:
+            return tuple(
+                su.execute(
+                    f"SELECT count(*), coalesce(max(md5(t::text)), '') FROM {table} t "
+                    "WHERE tenant_id = %s",
+                    (tenant.id,),
+                ).fetchone()
+                for table in ("members", "api_keys", "audit_events")
+            )
+
+    before = snapshot()
+    yield
+    assert snapshot() == before
+
+
+LONG = "x" * 101
+HUGE = "x" * 100_000
+
+REST_CASES = [
+    ("GET", "/v1/members/not-a-uuid", None, "member_id"),
+    ("PATCH", "/v1/members/not-a-uuid", {"role": "viewer"}, "member_id"),
+    ("DELETE", "/v1/members/123", None, "member_id"),
+    ("GET", "/v1/api-keys/XYZ", None, "api_key_id"),
+    ("POST", "/v1/api-keys/" + "g" * 20 + "/revoke", None, "api_key_id"),
+    ("POST", "/v1/api-keys", {"name": LONG, "scopes": ["keys:read"]}, "name"),
+    ("POST", "/v1/api-keys", {"name": HUGE, "scopes": ["keys:read"]}, "name"),
+    ("POST", "/v1/api-keys", {"name": "  ", "scopes": ["keys:read"]}, "name"),
+    ("POST", "/v1/api-keys", {"name": "a\x00b", "scopes": ["keys:read"]}, "name"),
+    ("POST", "/v1/api-keys", {"name": "k", "scopes": ["keys:read", "nope:x"]}, "scopes[1]"),
+    ("POST", "/v1/api-keys", {"name": "k", "scopes": []}, "scopes"),
+    ("POST", "/v1/api-keys", {"name": "k", "scopes": ["tenants:admin"]}, "scopes[0]"),
+    ("POST", "/v1/api-keys", {"name": "k", "scopes": ["keys:read"], "admin": True}, "admin"),
+    ("POST", "/v1/api-keys", {"name": "k", "scopes": "keys:read"}, "scopes"),
+    ("POST", "/v1/api-keys", {"scopes": ["keys:read"]}, "name"),
+    (
+        "POST",
+        "/v1/api-keys",
+        {"name": "k", "scopes": ["keys:read"], "expires_at": "soon"},
+        "expires_at",
+    ),
+    (
+        "POST",
+        "/v1/api-keys",
+        {"name": "k", "scopes": ["keys:read"], "expires_at": "2001-01-01T00:00:00Z"},
+        "expire_time",
+    ),
+    ("POST", "/v1/members", {"external_user_id": "u 1", "role": "viewer"}, "external_user_id"),
+    ("POST", "/v1/members", {"external_user_id": "u1", "role": "emperor"}, "role"),
+    ("POST", "/v1/members", {"external_user_id": "u1", "role": "viewer", "x": 1}, "x"),
+    ("GET", "/v1/members?page_token=%%%", None, "page_token"),
+    ("GET", "/v1/api-keys?page_size=1000", None, "page_size"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), REST_CASES)
+def test_rest_names_the_bad_field(
+    api: FulcrumProcess,
+    tenant: TenantFixture,
+    unchanged: None,
+    method: str,
+    path: str,
+    body: object,
+    field: str,
+) -> None:
+    with rest(api, tenant.owner_key) as client:
+        response = client.request(method, path, json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_argument"
+    assert error["field"] == field
+    assert HUGE not in response.text
+
+
+def test_rest_malformed_json(api: FulcrumProcess, tenant: TenantFixture, unchanged: None) -> None:
+    with rest(api, tenant.owner_key) as client:
+        response = client.post(
+            "/v1/api-keys", content=b"{not json", headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_argument"
+
+
+def with_unknown_field(message: Message) -> bytes:
+    return message.SerializeToString() + bytes([0xF8, 0x06, 0x01])  # field 111, varint 1
+
+
+GRPC_CASES: list[tuple[str, str, Message, str]] = [
+    ("members", "GetMember", members_pb2.GetMemberRequest(member_id="nope"), "member_id"),
+    ("members", "RemoveMember", members_pb2.RemoveMemberRequest(member_id=""), "member_id"),
+    ("members", "AddMember", members_pb2.AddMemberRequest(external_user_id="u1", role="x"), "role"),
+    ("api_keys", "GetApiKey", api_keys_pb2.GetApiKeyRequest(api_key_id="../etc"), "api_key_id"),
+    (
+        "api_keys",
+        "CreateApiKey",
+        api_keys_pb2.CreateApiKeyRequest(name=HUGE, scopes=["keys:read"]),
+        "name",
+    ),
+    (
+        "api_keys",
+        "CreateApiKey",
+        api_keys_pb2.CreateApiKeyRequest(name="k", scopes=["bogus"]),
+        "scopes[0]",
+    ),
+    ("api_keys", "ListApiKeys", api_keys_pb2.ListApiKeysRequest(page_size=-1), "page_size"),
+]
+
+
+@pytest.mark.parametrize(("stub", "rpc", "request_message", "field"), GRPC_CASES)
+def test_grpc_names_the_bad_field(
+    api: FulcrumProcess,
+    tenant: TenantFixture,
+    unchanged: None,
+    stub: str,
+    rpc: str,
+    request_message: Message,
+    field: str,
+) -> None:
+    with grpc_clients(api, tenant.owner_key) as clients, pytest.raises(grpc.RpcError) as err:
+        getattr(getattr(clients, stub), rpc)(request_message, metadata=clients.metadata, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith(f"{field}: ")
+    assert HUGE not in err.value.details()
+
+
+def test_grpc_refuses_unknown_fields(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None
+) -> None:
+    raw = with_unknown_field(api_keys_pb2.CreateApiKeyRequest(name="k", scopes=["keys:read"]))
+    with (
+        grpc_clients(api, tenant.owner_key) as clients,
+        grpc.insecure_channel(api.grpc_target) as channel,
+    ):
+        call = channel.unary_unary(
+            "/fulcrum.v1.ApiKeyService/CreateApiKey",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+        with pytest.raises(grpc.RpcError) as err:
+            call(raw, metadata=clients.metadata, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "#111: unknown field"
+
+
+def test_grpc_refuses_oversized_messages(api: FulcrumProcess, tenant: TenantFixture) -> None:
+    with grpc_clients(api, tenant.owner_key) as clients, pytest.raises(grpc.RpcError) as err:
+        clients.api_keys.CreateApiKey(
+            api_keys_pb2.CreateApiKeyRequest(name="x" * (2 << 20), scopes=["keys:read"]),
+            metadata=clients.metadata,
+            timeout=10,
+        )
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

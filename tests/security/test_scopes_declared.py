@@ -1,0 +1,99 @@
+"""Every REST route and every gRPC RPC declares the scopes it needs (health aside)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, cast
+
+import grpc
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+import fulcrum.pb.v1 as pb
+from fulcrum.transports.grpc.interceptor import RPC_SCOPES
+from fulcrum.transports.rest.app import create_app
+from fulcrum.transports.rest.auth import RequireScopes
+from tests.support.processes import FulcrumProcess
+
+PUBLIC_ROUTES = {"/healthz", "/readyz"}
+
+
+def declared_scopes(dependant: Dependant) -> list[RequireScopes]:
+    found = [d.call for d in dependant.dependencies if isinstance(d.call, RequireScopes)]
+    for sub in dependant.dependencies:
+        found += declared_scopes(sub)
+    return found
+
+
+def _flatten(routes: list[Any]) -> list[APIRoute]:
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):  # an included router (FastAPI >= 0.16x)
+            found += _flatten(route.original_router.routes)
+    return found
+
+
+def api_routes() -> list[APIRoute]:
+    return _flatten(create_app(cast(Any, None), cast(Any, None)).routes)
+
+
+def all_rpcs() -> list[str]:
+    rpcs = []
+    for module_info in pkgutil.iter_modules(pb.__path__):
+        if not module_info.name.endswith("_pb2"):
+            continue
+        module = importlib.import_module(f"{pb.__name__}.{module_info.name}")
+        for service in module.DESCRIPTOR.services_by_name.values():
+            rpcs += [f"/{service.full_name}/{method.name}" for method in service.methods]
+    return rpcs
+
+
+def test_there_are_routes_and_rpcs_to_check() -> None:
+    assert len([r for r in api_routes() if r.path not in PUBLIC_ROUTES]) >= 15
+    assert len(all_rpcs()) >= 15
+
+
+@pytest.mark.parametrize("route", api_routes(), ids=lambda r: f"{sorted(r.methods)} {r.path}")
+def test_every_rest_route_declares_scopes(route: APIRoute) -> None:
+    if route.path in PUBLIC_ROUTES:
+        return
+    requirements = declared_scopes(route.dependant)
+    assert requirements, f"{route.path} declares no scope"
+    assert all(req.scopes for req in requirements)
+
+
+@pytest.mark.parametrize("rpc", all_rpcs())
+def test_every_rpc_declares_scopes(rpc: str) -> None:
+    assert RPC_SCOPES.get(rpc), f"{rpc} declares no scope"
+
+
+def test_no_scope_declared_for_an_rpc_that_does_not_exist() -> None:
+    assert set(RPC_SCOPES) <= set(all_rpcs())
+
+
+def test_a_route_cannot_declare_an_empty_scope_set() -> None:
+    with pytest.raises(ValueError, match="at least one scope"):
+        RequireScopes()
+
+
+def test_unauthenticated_calls_are_refused_everywhere(api: FulcrumProcess) -> None:
+    """No route or RPC answers anything but 401 / UNAUTHENTICATED without credentials."""
+    import httpx
+
+    for route in api_routes():
+        if route.path in PUBLIC_ROUTES:
+            continue
+        path = route.path.replace("{", "").replace("}", "")
+        for method in route.methods:
+            response = httpx.request(method, api.base_url + path, timeout=10)
+            assert response.status_code == 401, (method, path, response.text)
+    with grpc.insecure_channel(api.grpc_target) as channel:
+        for rpc in all_rpcs():
+            call = channel.unary_unary(rpc, request_serializer=None, response_deserializer=None)
+            with pytest.raises(grpc.RpcError) as err:
+                call(b"", timeout=10)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, rpc

@@ -1,0 +1,71 @@
+"""Tenants, keys and clients for tests of the identity surface."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import grpc
+import httpx
+
+from fulcrum.admin import create_platform_key, create_tenant, dev_token
+from fulcrum.pb.v1 import api_keys_pb2_grpc, members_pb2_grpc, tenants_pb2_grpc
+from tests.support.processes import FulcrumProcess
+from tests.support.stack import LiveStack
+
+
+@dataclass(frozen=True)
+class TenantFixture:
+    id: uuid.UUID
+    name: str
+    owner_key: str
+    owner_user: str
+
+
+def new_tenant(stack: LiveStack, prefix: str = "t") -> TenantFixture:
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    owner_user = f"user_{name}_owner"
+    tenant, issued = asyncio.run(create_tenant(stack.settings, name, owner_user))
+    return TenantFixture(tenant.id, name, issued.secret, owner_user)
+
+
+def platform_key(stack: LiveStack) -> str:
+    return asyncio.run(create_platform_key(stack.settings, f"platform-{uuid.uuid4().hex[:6]}"))
+
+
+def member_token(stack: LiveStack, tenant: TenantFixture, role: str, user: str) -> str:
+    return asyncio.run(dev_token(stack.settings, str(tenant.id), role, user))
+
+
+def rest(api: FulcrumProcess, credential: str | None, **headers: str) -> httpx.Client:
+    all_headers = dict(headers)
+    if credential:
+        all_headers["authorization"] = f"Bearer {credential}"
+    return httpx.Client(base_url=api.base_url, headers=all_headers, timeout=10)
+
+
+@dataclass
+class GrpcClients:
+    tenants: tenants_pb2_grpc.TenantServiceStub
+    members: members_pb2_grpc.MemberServiceStub
+    api_keys: api_keys_pb2_grpc.ApiKeyServiceStub
+    metadata: tuple[tuple[str, str], ...]
+
+
+@contextmanager
+def grpc_clients(
+    api: FulcrumProcess, credential: str | None, **metadata: str
+) -> Iterator[GrpcClients]:
+    md = [(k.replace("_", "-"), v) for k, v in metadata.items()]
+    if credential:
+        md.append(("authorization", f"Bearer {credential}"))
+    with grpc.insecure_channel(api.grpc_target) as channel:
+        yield GrpcClients(
+            tenants_pb2_grpc.TenantServiceStub(channel),
+            members_pb2_grpc.MemberServiceStub(channel),
+            api_keys_pb2_grpc.ApiKeyServiceStub(channel),
+            tuple(md),
+        )
