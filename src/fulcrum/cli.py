@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,11 +22,13 @@ dev_app = typer.Typer(no_args_is_help=True, help="The local stack: PostgreSQL, R
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 tenants_app = typer.Typer(no_args_is_help=True, help="Platform administration of tenants.")
 platform_app = typer.Typer(no_args_is_help=True, help="Platform API keys (tenants:admin).")
+policy_app = typer.Typer(no_args_is_help=True, help="Policy files: test them locally.")
 app.add_typer(certs_app, name="certs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(platform_app, name="platform-keys")
+app.add_typer(policy_app, name="policy")
 
 Only = Annotated[
     str | None, typer.Option("--service", help="postgresql, redis or nats (default: all)")
@@ -114,6 +117,18 @@ def platform_keys_create(name: str) -> None:
     _say(f"platform API key (shown once, store it now): {secret}")
 
 
+@policy_app.command("test")
+def policy_test(
+    files: Annotated[list[Path], typer.Argument(help="Case files or directories of them.")],
+) -> None:
+    """Run YAML decision cases against policies; exit 1 on any mismatch."""
+    from fulcrum.policytest import run
+
+    outcome = run(files, _say)
+    if outcome.failed or not outcome.passed:
+        raise typer.Exit(1)
+
+
 @dev_app.command("token")
 def dev_token(
     tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
@@ -162,7 +177,8 @@ def main() -> None:
     try:
         app()
     except FulcrumError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        where = f"{exc.field}: " if exc.field else ""
+        typer.echo(f"error: {where}{exc.message}", err=True)
         raise SystemExit(2) from None
 
 

@@ -7,11 +7,18 @@ from dataclasses import dataclass
 from fulcrum.api_keys.service import ApiKeyService
 from fulcrum.auth.authenticator import Authenticator
 from fulcrum.auth.jwt import DevIssuer, JwksKeySource, JwtVerifier, KeySource, PemKeySource
+from fulcrum.decisions.bundles import BundleCache
+from fulcrum.decisions.service import DecisionService
+from fulcrum.decisions.simulate import SimulationService
 from fulcrum.kit.config import Settings
-from fulcrum.kit.db import Database
 from fulcrum.kit.errors import ConfigurationError
 from fulcrum.kit.secrets import Secrets
 from fulcrum.members.service import MemberService
+from fulcrum.policies.notify import PolicyChangeNotifier
+from fulcrum.policies.service import PolicyService
+from fulcrum.ratelimit.limiter import RateLimiter
+from fulcrum.runtime import Resources
+from fulcrum.settings.service import SettingsService
 from fulcrum.tenants.service import TenantService
 
 
@@ -21,6 +28,20 @@ class Services:
     tenants: TenantService
     members: MemberService
     api_keys: ApiKeyService
+    policies: PolicyService
+    settings: SettingsService
+    bundles: BundleCache
+    decisions: DecisionService
+    simulations: SimulationService
+    rate_limiter: RateLimiter
+
+    def start(self) -> None:
+        self.authenticator.start()
+        self.bundles.start()
+
+    async def stop(self) -> None:
+        await self.bundles.stop()
+        await self.authenticator.stop()
 
 
 def jwt_verifier(settings: Settings, secrets: Secrets) -> JwtVerifier:
@@ -47,9 +68,12 @@ def jwt_verifier(settings: Settings, secrets: Secrets) -> JwtVerifier:
     return DevIssuer(secrets.require("dev_jwt_signing_key").get()).verifier()
 
 
-def build_services(settings: Settings, db: Database) -> Services:
+def build_services(settings: Settings, resources: Resources) -> Services:
     secrets = Secrets(settings)
     pepper = secrets.require("key_pepper")
+    db = resources.db
+    notifier = PolicyChangeNotifier(lambda: resources.nats)
+    bundles = BundleCache(db, lambda: resources.nats, poll_interval=settings.bundle_poll_seconds)
     return Services(
         authenticator=Authenticator(
             db,
@@ -61,4 +85,10 @@ def build_services(settings: Settings, db: Database) -> Services:
         tenants=TenantService(db, pepper),
         members=MemberService(db),
         api_keys=ApiKeyService(db, pepper),
+        policies=PolicyService(db, notifier),
+        settings=SettingsService(db, notifier),
+        bundles=bundles,
+        decisions=DecisionService(bundles),
+        simulations=SimulationService(db),
+        rate_limiter=RateLimiter(resources.redis),
     )

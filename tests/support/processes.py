@@ -61,7 +61,7 @@ def start_api(stack: LiveStack, name: str = "api", **extra_env: str) -> FulcrumP
             stdin=subprocess.DEVNULL,
         )
     process = FulcrumProcess(proc, log, http_port, grpc_port, metrics_port)
-    wait_http(f"{process.base_url}/healthz", process)
+    wait_http(f"{process.base_url}/readyz", process)
     return process
 
 

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from fulcrum.auth.scopes import Scope
+from fulcrum.ratelimit.limits import RateLimits
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,4 @@ class StoredCredential:
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     tenant_active: bool
+    limits: RateLimits | None = None

@@ -12,6 +12,8 @@ from psycopg.rows import TupleRow
 from fulcrum.api_keys.models import ApiKey, StoredCredential
 from fulcrum.auth.scopes import Scope
 from fulcrum.kit.pagination import Cursor
+from fulcrum.tenants import repository as tenants_repo
+from fulcrum.tenants.models import TenantStatus
 
 Conn = AsyncConnection[TupleRow]
 
@@ -130,9 +132,7 @@ async def credential(conn: Conn, key_id: str) -> StoredCredential | None:
     if row is None:
         return None
     await conn.execute("SELECT set_config('fulcrum.tenant_id', %s, true)", (str(row[1]),))
-    status = await (
-        await conn.execute("SELECT status FROM tenants WHERE id = %s", (row[1],))
-    ).fetchone()
+    tenant = await tenants_repo.get(conn, row[1])
     return StoredCredential(
         id=row[0],
         tenant_id=row[1],
@@ -140,7 +140,8 @@ async def credential(conn: Conn, key_id: str) -> StoredCredential | None:
         scopes=frozenset(Scope(s) for s in row[3]),
         expires_at=row[4],
         revoked_at=row[5],
-        tenant_active=status is not None and status[0] == "active",
+        tenant_active=tenant is not None and tenant.status is TenantStatus.ACTIVE,
+        limits=tenant.limits if tenant else None,
     )
 
 

@@ -140,6 +140,7 @@ class Authenticator:
             actor=f"key:{credential.id}",
             tenant_id=credential.tenant_id,
             key_id=credential.id,
+            limits=credential.limits,
         )
 
     # --- dashboard users ----------------------------------------------------------------
@@ -158,6 +159,7 @@ class Authenticator:
             actor=f"user:{member.external_user_id}",
             tenant_id=member.tenant_id,
             external_user_id=member.external_user_id,
+            limits=tenant.limits,
         )
 
     async def _membership(self, user: str, org_id: str | None, tenant_hint: str | None) -> Member:

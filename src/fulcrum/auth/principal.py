@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from fulcrum.auth.scopes import Scope
 from fulcrum.kit.errors import PermissionDenied
+from fulcrum.ratelimit.limits import RateLimits
 
 
 class PrincipalKind(StrEnum):
@@ -25,6 +26,7 @@ class Principal:
     tenant_id: uuid.UUID | None = None
     key_id: str | None = None
     external_user_id: str | None = None
+    limits: RateLimits | None = None  # the tenant's rate limits; None for platform keys
 
     def require(self, *needed: Scope) -> None:
         """HasScope: raise naming the first missing scope."""

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         default=0.5, description="How long a verified key is trusted before re-reading it."
     )
     last_used_flush_seconds: float = 5.0
+    bundle_poll_seconds: float = Field(
+        default=2.0, description="Fallback poll of policy revisions when a NATS hint is lost."
+    )
 
     @property
     def clerk_configured(self) -> bool:

@@ -5,6 +5,8 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from fulcrum.ratelimit.limits import RateLimits
+
 
 class TenantStatus(StrEnum):
     ACTIVE = "active"
@@ -18,3 +20,6 @@ class Tenant:
     status: TenantStatus
     created_at: dt.datetime
     clerk_org_id: str | None
+    limits: RateLimits
+    plan: str
+    default_action: str

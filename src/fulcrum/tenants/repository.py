@@ -8,14 +8,27 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from fulcrum.kit.pagination import Cursor
+from fulcrum.ratelimit.limits import effective_limits
 from fulcrum.tenants.models import Tenant, TenantStatus
 
 Conn = AsyncConnection[TupleRow]
-_COLUMNS = "id, name, status, created_at, clerk_org_id"
+_COLUMNS = (
+    "id, name, status, created_at, clerk_org_id, plan, rate_limit_per_second, "
+    "rate_limit_burst, key_rate_limit_per_second, key_rate_limit_burst, default_action"
+)
 
 
 def _tenant(row: TupleRow) -> Tenant:
-    return Tenant(row[0], row[1], TenantStatus(row[2]), row[3], row[4])
+    return Tenant(
+        id=row[0],
+        name=row[1],
+        status=TenantStatus(row[2]),
+        created_at=row[3],
+        clerk_org_id=row[4],
+        limits=effective_limits(*row[5:10]),
+        plan=row[5],
+        default_action=row[10],
+    )
 
 
 async def insert(conn: Conn, tenant_id: uuid.UUID, name: str) -> Tenant | None:
@@ -32,6 +45,16 @@ async def insert(conn: Conn, tenant_id: uuid.UUID, name: str) -> Tenant | None:
 
 async def get(conn: Conn, tenant_id: uuid.UUID) -> Tenant | None:
     cur = await conn.execute(f"SELECT {_COLUMNS} FROM tenants WHERE id = %s", (tenant_id,))
+    row = await cur.fetchone()
+    return _tenant(row) if row else None
+
+
+async def current(conn: Conn) -> Tenant | None:
+    """The tenant named by the transaction's ``fulcrum.tenant_id``."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM tenants "
+        "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid"
+    )
     row = await cur.fetchone()
     return _tenant(row) if row else None
 
@@ -65,3 +88,22 @@ async def set_status(conn: Conn, tenant_id: uuid.UUID, status: TenantStatus) -> 
     )
     row = await cur.fetchone()
     return _tenant(row) if row else None
+
+
+async def set_rate_overrides(conn: Conn, overrides: dict[str, float | int | None]) -> None:
+    """Set the transaction's tenant's rate-limit override columns (names are fixed)."""
+    allowed = {
+        "rate_limit_per_second",
+        "rate_limit_burst",
+        "key_rate_limit_per_second",
+        "key_rate_limit_burst",
+    }
+    assert set(overrides) <= allowed
+    if not overrides:
+        return
+    assignments = ", ".join(f"{column} = %s" for column in overrides)
+    await conn.execute(
+        f"UPDATE tenants SET {assignments} "
+        "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid",
+        tuple(overrides.values()),
+    )

@@ -21,9 +21,9 @@ log = get_logger(__name__)
 
 async def serve_api(settings: Settings) -> None:
     resources = Resources(settings, Service.API)
-    services = build_services(settings, resources.db)
+    services = build_services(settings, resources)
     await resources.open()
-    services.authenticator.start()
+    services.start()
     start_http_server(settings.metrics_port, addr=settings.api_host)
     grpc_server, health_servicer = create_server(resources, services)
     http = embedded_server(create_app(resources, services), settings.api_host, settings.http_port)
@@ -51,6 +51,6 @@ async def serve_api(settings: Settings) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(http_task, health_task, return_exceptions=True)
     stopped.cancel()
-    await services.authenticator.stop()
+    await services.stop()
     await resources.close()
     log.info("api.stopped")

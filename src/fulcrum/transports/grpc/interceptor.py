@@ -11,8 +11,10 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
-from google.protobuf import unknown_fields
+from google.protobuf import any_pb2, unknown_fields
 from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from fulcrum.auth.authenticator import Authenticator
 from fulcrum.auth.principal import Principal
@@ -20,6 +22,7 @@ from fulcrum.auth.scopes import Scope
 from fulcrum.kit.errors import FulcrumError, InvalidArgument
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.tracing import current_trace_id, from_traceparent
+from fulcrum.ratelimit.limiter import RateDecision, RateLimited, RateLimiter
 
 log = get_logger(__name__)
 
@@ -34,6 +37,9 @@ PUBLIC_SERVICES = (
 _T = "/fulcrum.v1.TenantService/"
 _M = "/fulcrum.v1.MemberService/"
 _K = "/fulcrum.v1.ApiKeyService/"
+_P = "/fulcrum.v1.PolicyService/"
+_D = "/fulcrum.v1.DecisionService/"
+_S = "/fulcrum.v1.SettingsService/"
 
 RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
     f"{_T}CreateTenant": (Scope.TENANTS_ADMIN,),
@@ -51,6 +57,19 @@ RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
     f"{_K}ListApiKeys": (Scope.KEYS_READ,),
     f"{_K}RevokeApiKey": (Scope.KEYS_MANAGE,),
     f"{_K}RotateApiKey": (Scope.KEYS_MANAGE,),
+    f"{_P}CreatePolicy": (Scope.POLICIES_WRITE,),
+    f"{_P}GetPolicy": (Scope.POLICIES_READ,),
+    f"{_P}GetPolicyVersion": (Scope.POLICIES_READ,),
+    f"{_P}ListPolicies": (Scope.POLICIES_READ,),
+    f"{_P}UpdatePolicy": (Scope.POLICIES_WRITE,),
+    f"{_P}ActivatePolicy": (Scope.POLICIES_WRITE,),
+    f"{_P}DisablePolicy": (Scope.POLICIES_WRITE,),
+    f"{_P}DeletePolicy": (Scope.POLICIES_WRITE,),
+    f"{_P}SimulatePolicy": (Scope.POLICIES_READ,),
+    f"{_D}Evaluate": (Scope.DECISIONS_EVALUATE,),
+    f"{_D}EvaluateBatch": (Scope.DECISIONS_EVALUATE,),
+    f"{_S}GetSettings": (Scope.SETTINGS_READ,),
+    f"{_S}UpdateSettings": (Scope.SETTINGS_MANAGE,),
 }
 
 STATUS = {
@@ -89,6 +108,28 @@ def unknown_field(message: Message, path: str = "") -> str | None:
     return None
 
 
+def _metadata_of(decision: RateDecision) -> tuple[tuple[str, str], ...]:
+    return tuple((name.lower(), value) for name, value in decision.headers().items())
+
+
+async def _abort_rate_limited(
+    context: grpc.aio.ServicerContext[Any, Any], exc: RateLimited
+) -> None:
+    """RESOURCE_EXHAUSTED with google.rpc.RetryInfo in the status details."""
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromSeconds(exc.decision.retry_after_seconds)
+    detail = any_pb2.Any()
+    detail.Pack(retry)
+    status = rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=[detail])
+    )
+    await context.abort(
+        status.code,
+        status.details,
+        trailing_metadata=(*status.trailing_metadata, *_metadata_of(exc.decision)),
+    )
+
+
 def _metadata(details: grpc.HandlerCallDetails, name: str) -> str | None:
     for key, value in details.invocation_metadata or ():
         if key == name:
@@ -97,8 +138,9 @@ def _metadata(details: grpc.HandlerCallDetails, name: str) -> str | None:
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, rate_limiter: RateLimiter) -> None:
         self._authenticator = authenticator
+        self._rate_limiter = rate_limiter
 
     async def intercept_service(
         self,
@@ -119,6 +161,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         tenant_hint = _metadata(handler_call_details, "x-fulcrum-tenant")
         traceparent = _metadata(handler_call_details, "traceparent")
         authenticator = self._authenticator
+        rate_limiter = self._rate_limiter
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             trace = from_traceparent(traceparent)
@@ -130,12 +173,17 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     )
                 principal = await authenticator.authenticate(authorization, tenant_hint)
                 principal.require(*scopes)
+                decision = await rate_limiter.check(principal)
+                if decision is not None:
+                    context.set_trailing_metadata(_metadata_of(decision))
                 if isinstance(request, Message) and (field := unknown_field(request)):
                     raise InvalidArgument("unknown field", field=field)
                 current_principal.set(principal)
                 await context.send_initial_metadata((("traceparent", trace.traceparent),))
                 # grpc-stubs type the handler as sync; under grpc.aio it is a coroutine.
                 return await inner(request, context)  # type: ignore[arg-type]
+            except RateLimited as exc:
+                await _abort_rate_limited(context, exc)
             except FulcrumError as exc:
                 await context.abort(
                     STATUS.get(exc.code, grpc.StatusCode.INTERNAL), status_message(exc)

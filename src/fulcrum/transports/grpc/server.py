@@ -14,12 +14,19 @@ from fulcrum.kit.logging import get_logger
 from fulcrum.pb.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
+    decisions_pb2,
+    decisions_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
+    policies_pb2,
+    policies_pb2_grpc,
+    settings_pb2,
+    settings_pb2_grpc,
     tenants_pb2,
     tenants_pb2_grpc,
 )
 from fulcrum.runtime import Resources
+from fulcrum.transports.grpc.decisions import DecisionServicer, PolicyServicer, SettingsServicer
 from fulcrum.transports.grpc.identity import ApiKeyServicer, MemberServicer, TenantServicer
 from fulcrum.transports.grpc.interceptor import AuthInterceptor
 
@@ -35,7 +42,7 @@ def create_server(
     resources: Resources, services: Services
 ) -> tuple[grpc.aio.Server, HealthServicer]:
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(services.authenticator)],
+        interceptors=[AuthInterceptor(services.authenticator, services.rate_limiter)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
@@ -46,11 +53,17 @@ def create_server(
     tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(services), server)
     members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(services), server)
     api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(services), server)
+    policies_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(services), server)
+    decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(services), server)
+    settings_pb2_grpc.add_SettingsServiceServicer_to_server(SettingsServicer(services), server)
     service_names = [
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
         members_pb2.DESCRIPTOR.services_by_name["MemberService"].full_name,
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
+        policies_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
+        decisions_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
+        settings_pb2.DESCRIPTOR.services_by_name["SettingsService"].full_name,
     ]
     reflection.enable_server_reflection([*service_names, reflection.SERVICE_NAME], server)
     s = resources.settings

@@ -11,7 +11,16 @@ from fulcrum import __version__
 from fulcrum.container import Services
 from fulcrum.kit.tracing import current_trace_id, from_traceparent
 from fulcrum.runtime import Resources
-from fulcrum.transports.rest import api_keys, errors, health, members, tenants
+from fulcrum.transports.rest import (
+    api_keys,
+    decisions,
+    errors,
+    health,
+    members,
+    policies,
+    settings,
+    tenants,
+)
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -45,4 +54,7 @@ def create_app(resources: Resources, services: Services) -> FastAPI:
     app.include_router(tenants.router)
     app.include_router(members.router)
     app.include_router(api_keys.router)
+    app.include_router(policies.router)
+    app.include_router(decisions.router)
+    app.include_router(settings.router)
     return app

@@ -1,8 +1,9 @@
-"""HasScope for REST: every route depends on ``RequireScopes(...)``, the one enforcement point."""
+"""HasScope for REST: every route depends on ``RequireScopes(...)``, the one enforcement
+point: authentication, scopes, then the rate limit (whose headers go on every answer)."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
@@ -19,11 +20,15 @@ class RequireScopes:
             raise ValueError("a route must declare at least one scope")
         self.scopes = scopes
 
-    async def __call__(self, request: Request) -> Principal:
-        principal = await services_of(request).authenticator.authenticate(
+    async def __call__(self, request: Request, response: Response) -> Principal:
+        services = services_of(request)
+        principal = await services.authenticator.authenticate(
             request.headers.get("authorization"), request.headers.get(TENANT_HEADER)
         )
         principal.require(*self.scopes)
+        decision = await services.rate_limiter.check(principal)
+        if decision is not None:
+            response.headers.update(decision.headers())
         return principal
 
 

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from fulcrum.kit.errors import FulcrumError
 from fulcrum.kit.logging import get_logger
+from fulcrum.ratelimit.limiter import RateLimited
 
 log = get_logger(__name__)
 
@@ -40,6 +41,10 @@ def install(app: FastAPI) -> None:
         status = STATUS.get(exc.code, 500)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers)
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), 429, headers=exc.decision.headers())
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,1 @@
+"""The hot path: bundle -> engine -> answer (and, with the event path, the record)."""

@@ -1,0 +1,1 @@
+"""Policies: versioned documents with a lifecycle (draft, active, disabled, deleted)."""

@@ -1,0 +1,28 @@
+"""``/v1/decisions``: may this agent action run? (scope ``decisions:evaluate``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from fulcrum.auth.principal import Principal
+from fulcrum.auth.scopes import Scope
+from fulcrum.transports.rest.auth import RequireScopes, services_of
+from fulcrum.transports.rest.decision_schemas import BatchIn, BatchOut, DecisionIn, DecisionOut
+
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+Evaluator = Annotated[Principal, Depends(RequireScopes(Scope.DECISIONS_EVALUATE))]
+
+
+@router.post("")
+async def evaluate(body: DecisionIn, request: Request, who: Evaluator) -> DecisionOut:
+    decision = await services_of(request).decisions.evaluate(who, body.to_input())
+    return DecisionOut.of_decision(decision)
+
+
+@router.post(":batch")
+async def evaluate_batch(body: BatchIn, request: Request, who: Evaluator) -> BatchOut:
+    items = [item.to_input() for item in body.requests]
+    decisions = await services_of(request).decisions.evaluate_batch(who, items)
+    return BatchOut(decisions=[DecisionOut.of_decision(d) for d in decisions])
