@@ -20,6 +20,7 @@ from fulcrum.kit.errors import InvalidArgument
 from fulcrum.kit.ids import uuid7
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.tracing import current_trace_id, new_trace
+from fulcrum.observability.metrics import DECISION_EVALUATION, DECISIONS
 
 log = get_logger(__name__)
 
@@ -78,11 +79,14 @@ class DecisionService:
         trace_id = item.trace_id or current_trace_id.get() or new_trace().trace_id
         started = time.perf_counter_ns()
         if bundle is None:
-            return Decision(uuid7(), trace_id, failed_closed(), time.perf_counter_ns() - started)
-        request, explain = item.request, item.explain
-        try:
-            evaluation = bundle.evaluate(request, explain=explain)
-        except Exception as exc:  # the engine fails closed itself; this guards the guard
-            log.error("decision.evaluation_error", error=type(exc).__name__)
-            evaluation = failed_closed(bundle.hash)
-        return Decision(uuid7(), trace_id, evaluation, time.perf_counter_ns() - started)
+            evaluation = failed_closed()
+        else:
+            try:
+                evaluation = bundle.evaluate(item.request, explain=item.explain)
+            except Exception as exc:  # the engine fails closed itself; this guards the guard
+                log.error("decision.evaluation_error", error=type(exc).__name__)
+                evaluation = failed_closed(bundle.hash)
+        elapsed = time.perf_counter_ns() - started
+        DECISIONS.labels(action=evaluation.verdict.action.value).inc()
+        DECISION_EVALUATION.observe(elapsed / 1e9)
+        return Decision(uuid7(), trace_id, evaluation, elapsed)

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     database_port: int = 55432
     database_name: str = "fulcrum"
     database_pool_size: int = 10
+    database_pool_timeout_seconds: float = Field(
+        default=5.0, description="How long a request waits for a connection before a 503."
+    )
 
     redis_host: str = "127.0.0.1"
     redis_port: int = 56379

@@ -64,6 +64,7 @@ class Database:
             max_size=settings.database_pool_size,
             open=False,
             name=f"fulcrum-{service.value}",
+            timeout=settings.database_pool_timeout_seconds,
             reconnect_timeout=0,
         )
 

@@ -6,11 +6,16 @@ except the health and reflection services.
 
 from __future__ import annotations
 
+import functools
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import structlog
 from google.protobuf import any_pb2, unknown_fields
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -19,12 +24,15 @@ from grpc_status import rpc_status
 from fulcrum.auth.authenticator import Authenticator
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
+from fulcrum.kit.dependencies import unavailable
 from fulcrum.kit.errors import FulcrumError, InvalidArgument
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.tracing import current_trace_id, from_traceparent
+from fulcrum.observability.metrics import REQUEST_DURATION, REQUESTS
 from fulcrum.ratelimit.limiter import RateDecision, RateLimited, RateLimiter
 
 log = get_logger(__name__)
+access_log = get_logger("fulcrum.access")
 
 current_principal: ContextVar[Principal] = ContextVar("principal")
 
@@ -137,6 +145,16 @@ def _metadata(details: grpc.HandlerCallDetails, name: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    scopes: tuple[Scope, ...] | None
+    inner: Any  # the servicer method: a coroutine function under grpc.aio
+    authorization: str | None
+    tenant_hint: str | None
+    traceparent: str | None
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, authenticator: Authenticator, rate_limiter: RateLimiter) -> None:
         self._authenticator = authenticator
@@ -150,54 +168,80 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         method = handler_call_details.method
-        if method.startswith(PUBLIC_SERVICES):
-            return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if method.startswith(PUBLIC_SERVICES) or handler is None or handler.unary_unary is None:
             return handler
-        scopes = RPC_SCOPES.get(method)
-        inner = handler.unary_unary
-        authorization = _metadata(handler_call_details, "authorization")
-        tenant_hint = _metadata(handler_call_details, "x-fulcrum-tenant")
-        traceparent = _metadata(handler_call_details, "traceparent")
-        authenticator = self._authenticator
-        rate_limiter = self._rate_limiter
-
-        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            trace = from_traceparent(traceparent)
-            token = current_trace_id.set(trace.trace_id)
-            try:
-                if scopes is None:
-                    await context.abort(
-                        grpc.StatusCode.PERMISSION_DENIED, "this RPC declares no scope"
-                    )
-                principal = await authenticator.authenticate(authorization, tenant_hint)
-                principal.require(*scopes)
-                decision = await rate_limiter.check(principal)
-                if decision is not None:
-                    context.set_trailing_metadata(_metadata_of(decision))
-                if isinstance(request, Message) and (field := unknown_field(request)):
-                    raise InvalidArgument("unknown field", field=field)
-                current_principal.set(principal)
-                await context.send_initial_metadata((("traceparent", trace.traceparent),))
-                # grpc-stubs type the handler as sync; under grpc.aio it is a coroutine.
-                return await inner(request, context)  # type: ignore[arg-type]
-            except RateLimited as exc:
-                await _abort_rate_limited(context, exc)
-            except FulcrumError as exc:
-                await context.abort(
-                    STATUS.get(exc.code, grpc.StatusCode.INTERNAL), status_message(exc)
-                )
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                log.error("grpc.unhandled", method=method, error=type(exc).__name__, exc_info=exc)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-            finally:
-                current_trace_id.reset(token)
-
+        call = _Call(
+            method=method,
+            scopes=RPC_SCOPES.get(method),
+            inner=handler.unary_unary,
+            authorization=_metadata(handler_call_details, "authorization"),
+            tenant_hint=_metadata(handler_call_details, "x-fulcrum-tenant"),
+            traceparent=_metadata(handler_call_details, "traceparent"),
+        )
         return grpc.unary_unary_rpc_method_handler(
-            guarded,
+            functools.partial(self._guard, call),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _guard(
+        self, call: _Call, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        method = call.method
+        started = time.perf_counter()
+        trace = from_traceparent(call.traceparent)
+        token = current_trace_id.set(trace.trace_id)
+        request_id = secrets.token_hex(8)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        code = grpc.StatusCode.OK
+        tenant: str | None = None
+        try:
+            if call.scopes is None:
+                code = grpc.StatusCode.PERMISSION_DENIED
+                await context.abort(code, "this RPC declares no scope")
+            principal = await self._authenticator.authenticate(call.authorization, call.tenant_hint)
+            tenant = str(principal.tenant_id) if principal.tenant_id else None
+            structlog.contextvars.bind_contextvars(tenant_id=tenant)
+            principal.require(*call.scopes)
+            decision = await self._rate_limiter.check(principal)
+            if decision is not None:
+                context.set_trailing_metadata(_metadata_of(decision))
+            if isinstance(request, Message) and (field := unknown_field(request)):
+                raise InvalidArgument("unknown field", field=field)
+            current_principal.set(principal)
+            await context.send_initial_metadata((("traceparent", trace.traceparent),))
+            return await call.inner(request, context)
+        except RateLimited as exc:
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED
+            await _abort_rate_limited(context, exc)
+        except FulcrumError as exc:
+            code = STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
+            await context.abort(code, status_message(exc))
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            down = unavailable(exc)
+            if down is not None:
+                log.warning("grpc.dependency_unavailable", method=method, exc_info=exc)
+                code = grpc.StatusCode.UNAVAILABLE
+                await context.abort(code, down.message)
+            log.error("grpc.unhandled", method=method, error=type(exc).__name__, exc_info=exc)
+            code = grpc.StatusCode.INTERNAL
+            await context.abort(code, "internal error")
+        finally:
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(transport="grpc", route=method, code=code.name).inc()
+            REQUEST_DURATION.labels(transport="grpc", route=method).observe(elapsed)
+            access_log.info(
+                "request",
+                transport="grpc",
+                route=method,
+                status=code.name,
+                duration_ms=round(elapsed * 1000, 3),
+                tenant_id=tenant,
+                request_id=request_id,
+                trace_id=trace.trace_id,
+            )
+            current_trace_id.reset(token)
+            structlog.contextvars.unbind_contextvars("request_id", "tenant_id")

@@ -3,6 +3,7 @@ point: authentication, scopes, then the rate limit (whose headers go on every an
 
 from __future__ import annotations
 
+import structlog
 from fastapi import Request, Response
 
 from fulcrum.auth.principal import Principal
@@ -25,6 +26,9 @@ class RequireScopes:
         principal = await services.authenticator.authenticate(
             request.headers.get("authorization"), request.headers.get(TENANT_HEADER)
         )
+        tenant = str(principal.tenant_id) if principal.tenant_id else None
+        request.state.tenant_id = tenant
+        structlog.contextvars.bind_contextvars(tenant_id=tenant)
         principal.require(*self.scopes)
         decision = await services.rate_limiter.check(principal)
         if decision is not None:

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from fulcrum.kit.dependencies import unavailable
 from fulcrum.kit.errors import FulcrumError
 from fulcrum.kit.logging import get_logger
 from fulcrum.ratelimit.limiter import RateLimited
@@ -57,5 +58,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        down = unavailable(exc)
+        if down is not None:
+            log.warning("rest.dependency_unavailable", error=type(exc).__name__, exc_info=exc)
+            return JSONResponse(error_body(down.code, down.message), 503)
         log.error("rest.unhandled", error=type(exc).__name__, exc_info=exc)
         return JSONResponse(error_body("internal", "internal error"), 500)
