@@ -3,18 +3,22 @@ mint a platform key, sign a development token."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import uuid
 
 from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import IssuedKey
 from fulcrum.audit.changes import record_change
+from fulcrum.audit.verification import verify_tenant
+from fulcrum.audit.verify import VerificationResult
 from fulcrum.auth.api_keys import KeyKind, hash_key, new_key
 from fulcrum.auth.jwt import DevIssuer
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import PLATFORM_SCOPES, parse_role
+from fulcrum.container import checkpoint_verifier
 from fulcrum.kit.config import Service, Settings
-from fulcrum.kit.db import Database
+from fulcrum.kit.db import Database, conninfo
 from fulcrum.kit.errors import ConfigurationError, NotFound
 from fulcrum.kit.secrets import Secrets
 from fulcrum.kit.validation import display_name
@@ -116,3 +120,21 @@ async def dev_token(settings: Settings, tenant: str, role: str, user: str | None
     finally:
         await db.close()
     return issuer.sign(user_id)
+
+
+async def verify_ledger(
+    settings: Settings, tenant: str, from_seq: int, to_seq: int | None
+) -> VerificationResult:
+    db = await _with_db(settings)
+    try:
+        found = await _find_tenant(db, tenant)
+    finally:
+        await db.close()
+    return await asyncio.to_thread(
+        verify_tenant,
+        conninfo(settings, Service.ADMIN),
+        found.id,
+        checkpoint_verifier(settings, Secrets(settings)),
+        from_seq=from_seq,
+        to_seq=to_seq,
+    )

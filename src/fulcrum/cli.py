@@ -23,12 +23,14 @@ db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 tenants_app = typer.Typer(no_args_is_help=True, help="Platform administration of tenants.")
 platform_app = typer.Typer(no_args_is_help=True, help="Platform API keys (tenants:admin).")
 policy_app = typer.Typer(no_args_is_help=True, help="Policy files: test them locally.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit ledger.")
 app.add_typer(certs_app, name="certs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(platform_app, name="platform-keys")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 
 Only = Annotated[
     str | None, typer.Option("--service", help="postgresql, redis or nats (default: all)")
@@ -127,6 +129,23 @@ def policy_test(
     outcome = run(files, _say)
     if outcome.failed or not outcome.passed:
         raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+    from_seq: Annotated[int, typer.Option("--from", help="First sequence number.")] = 1,
+    to_seq: Annotated[int | None, typer.Option("--to", help="Last (default: newest).")] = None,
+) -> None:
+    """Recompute a tenant's hash chain and check its signed checkpoints; exit 1 if broken."""
+    from fulcrum.admin import verify_ledger
+
+    result = asyncio.run(verify_ledger(_settings(), tenant, from_seq, to_seq))
+    if result.ok:
+        _say(f"ok: {result.checked} records verified")
+        return
+    _say(f"FAILED at seq {result.first_bad_seq}: {result.problem}: {result.detail}")
+    raise typer.Exit(1)
 
 
 @dev_app.command("token")

@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fulcrum.api_keys.service import ApiKeyService
+from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
+from fulcrum.audit.service import AuditService
 from fulcrum.auth.authenticator import Authenticator
 from fulcrum.auth.jwt import DevIssuer, JwksKeySource, JwtVerifier, KeySource, PemKeySource
 from fulcrum.decisions.bundles import BundleCache
 from fulcrum.decisions.service import DecisionService
 from fulcrum.decisions.simulate import SimulationService
+from fulcrum.events.publisher import EventPublisher
 from fulcrum.kit.config import Settings
+from fulcrum.kit.db import conninfo
 from fulcrum.kit.errors import ConfigurationError
 from fulcrum.kit.secrets import Secrets
 from fulcrum.members.service import MemberService
@@ -34,6 +38,7 @@ class Services:
     decisions: DecisionService
     simulations: SimulationService
     rate_limiter: RateLimiter
+    audit: AuditService
 
     def start(self) -> None:
         self.authenticator.start()
@@ -88,7 +93,23 @@ def build_services(settings: Settings, resources: Resources) -> Services:
         policies=PolicyService(db, notifier),
         settings=SettingsService(db, notifier),
         bundles=bundles,
-        decisions=DecisionService(bundles),
+        decisions=DecisionService(
+            bundles,
+            EventPublisher(lambda: resources.nats, max_inflight=settings.events_max_inflight),
+            best_effort=settings.audit_best_effort,
+        ),
         simulations=SimulationService(db),
         rate_limiter=RateLimiter(resources.redis),
+        audit=AuditService(db, conninfo(settings, resources.service), checkpoint_verifier(settings, secrets)),
     )
+
+
+def checkpoint_verifier(settings: Settings, secrets: Secrets) -> CheckpointVerifier:
+    """Checkpoints verify against the current signing key and any retired public keys."""
+    signer = CheckpointSigner(secrets.require("audit_signing_key").get())
+    keys = [signer.public_key_pem()]
+    if settings.audit_retired_keys_file is not None:
+        marker = b"-----END PUBLIC KEY-----"
+        bundle = settings.audit_retired_keys_file.read_bytes()
+        keys += [part + marker for part in bundle.split(marker) if part.strip()]
+    return CheckpointVerifier(keys)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
 
+from fulcrum.events.streams import STREAM, ensure_stream, stream_config
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
@@ -46,6 +47,25 @@ class Resources:
             except Exception as exc:
                 log.warning("nats.connect_failed", error=type(exc).__name__, detail=str(exc))
                 await asyncio.sleep(1)
+        config = stream_config(
+            max_bytes=self.settings.events_stream_max_bytes,
+            max_age_seconds=self.settings.events_stream_max_age_seconds,
+        )
+        while True:
+            try:
+                await ensure_stream(self.nats.jetstream(), config)
+                return
+            except Exception as exc:
+                log.warning("nats.stream_setup_failed", error=type(exc).__name__)
+                await asyncio.sleep(1)
+
+    async def wait_for_nats(self, stop: asyncio.Event) -> NatsClient | None:
+        """The connection once it is up and the event stream exists; None if stopped first."""
+        while not stop.is_set():
+            if self._nats_task is not None and self._nats_task.done() and self.nats:
+                return self.nats
+            await asyncio.sleep(0.1)
+        return None
 
     async def close(self) -> None:
         if self._nats_task:
@@ -67,7 +87,7 @@ class Resources:
     async def _check_nats(self) -> None:
         if self.nats is None or not self.nats.is_connected:
             raise ConnectionError("not connected")
-        await self.nats.jetstream().account_info()
+        await self.nats.jetstream().stream_info(STREAM)
 
     async def readiness(self) -> dict[str, str | None]:
         """Map each dependency to ``None`` when it answers, else the reason it does not."""

@@ -6,6 +6,7 @@ Any failure inside evaluation fails closed: the answer is deny with reason
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Sequence
@@ -16,11 +17,14 @@ from fulcrum.auth.scopes import Scope
 from fulcrum.decisions.bundles import BundleCache
 from fulcrum.engine.compiler import Bundle
 from fulcrum.engine.model import EVALUATION_ERROR, Action, DecisionRequest, Evaluation, Verdict
-from fulcrum.kit.errors import InvalidArgument
+from fulcrum.events.codec import ACTIONS, OutgoingEvent, encode_decision
+from fulcrum.events.publisher import EventPublisher
+from fulcrum.kit.errors import FulcrumError, InvalidArgument
 from fulcrum.kit.ids import uuid7
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.tracing import current_trace_id, new_trace
-from fulcrum.observability.metrics import DECISION_EVALUATION, DECISIONS
+from fulcrum.observability.metrics import DECISION_EVALUATION, DECISIONS, DECISIONS_UNRECORDED
+from fulcrum.pb.v1 import decisions_pb2, events_pb2
 
 log = get_logger(__name__)
 
@@ -40,6 +44,45 @@ class Decision:
     trace_id: str
     evaluation: Evaluation
     evaluation_ns: int
+    decided_at: dt.datetime
+
+
+def decision_event(
+    tenant_id: uuid.UUID, actor: str, item: DecisionInput, decision: Decision
+) -> OutgoingEvent:
+    verdict, request = decision.evaluation.verdict, item.request
+    event = events_pb2.DecisionEvent(
+        tenant_id=str(tenant_id),
+        decision_id=str(decision.decision_id),
+        trace_id=decision.trace_id,
+        actor=actor,
+        agent_id=request.agent_id,
+        tool_name=request.tool_name,
+        transport=request.transport,
+        model_id=request.model_id,
+        action=ACTIONS[verdict.action],
+        reason=verdict.reason,
+        policy_id=verdict.policy_id,
+        policy_version=verdict.policy_version,
+        rule_id=verdict.rule_id,
+        bundle_hash=decision.evaluation.bundle_hash,
+        matched=decision.evaluation.matched,
+        shadow=[
+            decisions_pb2.Verdict(
+                action=ACTIONS[s.action],
+                reason=s.reason,
+                policy_id=s.policy_id,
+                policy_version=s.policy_version,
+                rule_id=s.rule_id,
+            )
+            for s in decision.evaluation.shadow
+        ],
+        evaluation_time_ns=decision.evaluation_ns,
+    )
+    event.time.FromDatetime(decision.decided_at)
+    if request.cost_estimate is not None:
+        event.cost_estimate = request.cost_estimate
+    return encode_decision(event)
 
 
 def failed_closed(bundle_hash: str = "") -> Evaluation:
@@ -47,13 +90,22 @@ def failed_closed(bundle_hash: str = "") -> Evaluation:
 
 
 class DecisionService:
-    def __init__(self, bundles: BundleCache) -> None:
+    """With a publisher, a decision is answered only once its event is stored (audit before
+    answer); ``best_effort`` answers anyway when the event path fails, and counts it."""
+
+    def __init__(
+        self,
+        bundles: BundleCache,
+        publisher: EventPublisher | None,
+        *,
+        best_effort: bool = False,
+    ) -> None:
         self._bundles = bundles
+        self._publisher = publisher
+        self._best_effort = best_effort
 
     async def evaluate(self, principal: Principal, item: DecisionInput) -> Decision:
-        principal.require(Scope.DECISIONS_EVALUATE)
-        bundle = await self._bundle(principal.require_tenant())
-        return self._decide(bundle, item)
+        return (await self.evaluate_batch(principal, [item]))[0]
 
     async def evaluate_batch(
         self, principal: Principal, items: Sequence[DecisionInput]
@@ -65,7 +117,30 @@ class DecisionService:
         if len(items) > MAX_BATCH:
             raise InvalidArgument(f"at most {MAX_BATCH} requests per batch", field="requests")
         bundle = await self._bundle(tenant_id)
-        return [self._decide(bundle, item) for item in items]
+        decisions = [self._decide(bundle, item) for item in items]
+        await self._record(principal, tenant_id, items, decisions)
+        return decisions
+
+    async def _record(
+        self,
+        principal: Principal,
+        tenant_id: uuid.UUID,
+        items: Sequence[DecisionInput],
+        decisions: Sequence[Decision],
+    ) -> None:
+        if self._publisher is None:
+            return
+        events = [
+            decision_event(tenant_id, principal.actor, item, decision)
+            for item, decision in zip(items, decisions, strict=True)
+        ]
+        try:
+            await self._publisher.publish(events)
+        except FulcrumError:
+            if not self._best_effort:
+                raise
+            log.error("decision.unrecorded", decisions=len(events))
+            DECISIONS_UNRECORDED.inc(len(events))
 
     async def _bundle(self, tenant_id: uuid.UUID) -> Bundle | None:
         """The tenant's bundle, or None when it cannot be loaded or compiled (fail closed)."""
@@ -89,4 +164,4 @@ class DecisionService:
         elapsed = time.perf_counter_ns() - started
         DECISIONS.labels(action=evaluation.verdict.action.value).inc()
         DECISION_EVALUATION.observe(elapsed / 1e9)
-        return Decision(uuid7(), trace_id, evaluation, elapsed)
+        return Decision(uuid7(), trace_id, evaluation, elapsed, dt.datetime.now(dt.UTC))

@@ -83,6 +83,22 @@ class Settings(BaseSettings):
         default=0.5, description="How long a verified key is trusted before re-reading it."
     )
     last_used_flush_seconds: float = 5.0
+    audit_best_effort: bool = Field(
+        default=False,
+        description="Answer decisions even when their event cannot be stored (counted in "
+        "fulcrum_decisions_unrecorded_total). Off: audit before answer.",
+    )
+    events_max_inflight: int = 2048
+    events_stream_max_bytes: int = 4 * 1024**3
+    events_stream_max_age_seconds: float = 7 * 24 * 3600
+    audit_retired_keys_file: Path | None = Field(
+        default=None,
+        description="PEM public keys of retired audit signing keys, so checkpoints signed "
+        "before a key rotation still verify.",
+    )
+    checkpoint_every_records: int = 1000
+    checkpoint_every_seconds: float = 10.0
+    decisions_retention_days: int = 30
     bundle_poll_seconds: float = Field(
         default=2.0, description="Fallback poll of policy revisions when a NATS hint is lost."
     )

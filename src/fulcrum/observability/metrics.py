@@ -49,3 +49,46 @@ RATE_LIMIT_DEGRADED = Gauge(
     "fulcrum_rate_limit_degraded",
     "1 while Redis is unreachable and this process enforces its conservative local limit.",
 )
+
+EVENT_PUBLISH_INFLIGHT = Gauge(
+    "fulcrum_event_publish_inflight",
+    "Events sent to JetStream and not yet acknowledged by it, in this process.",
+)
+
+EVENT_PUBLISH_REFUSED = Counter(
+    "fulcrum_event_publish_refused_total",
+    "Events not published, so their requests were refused: saturated, disconnected, timeout.",
+    ["reason"],
+)
+
+DECISIONS_UNRECORDED = Counter(
+    "fulcrum_decisions_unrecorded_total",
+    "Decisions answered without a durable record (only in best-effort audit mode; "
+    "stays 0 in the default audit-before-answer mode).",
+)
+
+WORKER_PENDING = Gauge(
+    "fulcrum_worker_pending_events",
+    "Events in JetStream not yet written to the ledger by the worker consumer.",
+)
+
+WORKER_LAG = Gauge(
+    "fulcrum_worker_lag_seconds",
+    "Age of the oldest event in the last batch the worker wrote while events were pending.",
+)
+
+WORKER_WRITTEN = Counter(
+    "fulcrum_worker_records_written_total",
+    "Ledger records written by the worker, by kind (decision or change).",
+    ["kind"],
+)
+
+WORKER_SET_ASIDE = Counter(
+    "fulcrum_worker_events_set_aside_total",
+    "Events the worker could not decode and terminated instead of retrying forever.",
+)
+
+LEDGER_VERIFICATION_FAILURES = Counter(
+    "fulcrum_ledger_verification_failures_total",
+    "Ledger verifications that found a problem (hash, gap, checkpoint, signature).",
+)

@@ -1,4 +1,5 @@
-"""``fulcrum worker``: holds its JetStream connection and reports health over HTTP."""
+"""``fulcrum worker``: chains JetStream events into each tenant's ledger, relays committed
+changes, writes checkpoints and keeps partitions; health and metrics over HTTP."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ import contextlib
 import signal
 
 from fastapi import FastAPI
+from prometheus_client import make_asgi_app
 
+from fulcrum.audit.checkpoints import CheckpointSigner
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.logging import get_logger
+from fulcrum.kit.secrets import Secrets
 from fulcrum.runtime import Resources
 from fulcrum.transports.rest import health
 from fulcrum.transports.rest.server import embedded_server
+from fulcrum.worker.consumer import LedgerConsumer
+from fulcrum.worker.relay import Housekeeper
+from fulcrum.worker.writer import LedgerWriter
 
 log = get_logger(__name__)
 
@@ -21,10 +28,12 @@ def create_health_app(resources: Resources) -> FastAPI:
     app = FastAPI(title="Fulcrum worker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.resources = resources
     app.include_router(health.router)
+    app.mount("/metrics", make_asgi_app())
     return app
 
 
 async def run_worker(settings: Settings) -> None:
+    signer = CheckpointSigner(Secrets(settings).require("audit_signing_key").get())
     resources = Resources(settings, Service.WORKER)
     await resources.open()
     http = embedded_server(
@@ -36,8 +45,28 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     http_task = asyncio.create_task(http.serve())
     log.info("worker.started", health=f"http://{settings.api_host}:{settings.worker_health_port}")
+    nats = await resources.wait_for_nats(stop)
+    tasks: list[asyncio.Task[None]] = []
+    if nats is not None:
+        writer = LedgerWriter(
+            resources.db,
+            signer,
+            checkpoint_every_records=settings.checkpoint_every_records,
+            checkpoint_every_seconds=settings.checkpoint_every_seconds,
+        )
+        consumer = LedgerConsumer(nats.jetstream(), writer)
+        housekeeper = Housekeeper(
+            resources.db, nats, writer, retention_days=settings.decisions_retention_days
+        )
+        tasks = [
+            asyncio.create_task(consumer.run(stop)),
+            asyncio.create_task(housekeeper.run(stop)),
+        ]
     await stop.wait()
     log.info("worker.stopping")
+    for task in tasks:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
     http.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await http_task

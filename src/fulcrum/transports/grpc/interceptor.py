@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -25,9 +25,9 @@ from fulcrum.auth.authenticator import Authenticator
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
 from fulcrum.kit.dependencies import unavailable
-from fulcrum.kit.errors import FulcrumError, InvalidArgument
+from fulcrum.kit.errors import FulcrumError, InvalidArgument, PermissionDenied
 from fulcrum.kit.logging import get_logger
-from fulcrum.kit.tracing import current_trace_id, from_traceparent
+from fulcrum.kit.tracing import TraceContext, current_trace_id, from_traceparent
 from fulcrum.observability.metrics import REQUEST_DURATION, REQUESTS
 from fulcrum.ratelimit.limiter import RateDecision, RateLimited, RateLimiter
 
@@ -48,6 +48,7 @@ _K = "/fulcrum.v1.ApiKeyService/"
 _P = "/fulcrum.v1.PolicyService/"
 _D = "/fulcrum.v1.DecisionService/"
 _S = "/fulcrum.v1.SettingsService/"
+_A = "/fulcrum.v1.AuditService/"
 
 RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
     f"{_T}CreateTenant": (Scope.TENANTS_ADMIN,),
@@ -78,6 +79,10 @@ RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
     f"{_D}EvaluateBatch": (Scope.DECISIONS_EVALUATE,),
     f"{_S}GetSettings": (Scope.SETTINGS_READ,),
     f"{_S}UpdateSettings": (Scope.SETTINGS_MANAGE,),
+    f"{_A}ListAuditRecords": (Scope.AUDIT_READ,),
+    f"{_A}GetAuditRecord": (Scope.AUDIT_READ,),
+    f"{_A}ExportAuditRecords": (Scope.AUDIT_READ,),
+    f"{_A}VerifyAuditLedger": (Scope.AUDIT_READ,),
 }
 
 STATUS = {
@@ -149,7 +154,8 @@ def _metadata(details: grpc.HandlerCallDetails, name: str) -> str | None:
 class _Call:
     method: str
     scopes: tuple[Scope, ...] | None
-    inner: Any  # the servicer method: a coroutine function under grpc.aio
+    inner: Any  # the servicer method: a coroutine (or async generator) function
+    streaming: bool
     authorization: str | None
     tenant_hint: str | None
     traceparent: str | None
@@ -169,79 +175,121 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> grpc.RpcMethodHandler[Any, Any]:
         method = handler_call_details.method
         handler = await continuation(handler_call_details)
-        if method.startswith(PUBLIC_SERVICES) or handler is None or handler.unary_unary is None:
+        if method.startswith(PUBLIC_SERVICES) or handler is None:
             return handler
+        if handler.request_streaming:
+            # No Fulcrum RPC streams requests; anything that does is refused, never unguarded.
+            return grpc.stream_unary_rpc_method_handler(_refuse_unguarded)
         call = _Call(
             method=method,
             scopes=RPC_SCOPES.get(method),
-            inner=handler.unary_unary,
+            inner=handler.unary_stream or handler.unary_unary,
+            streaming=handler.response_streaming,
             authorization=_metadata(handler_call_details, "authorization"),
             tenant_hint=_metadata(handler_call_details, "x-fulcrum-tenant"),
             traceparent=_metadata(handler_call_details, "traceparent"),
         )
-        return grpc.unary_unary_rpc_method_handler(
-            functools.partial(self._guard, call),
+        make = (
+            grpc.unary_stream_rpc_method_handler
+            if call.streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        guard = self._guard_stream if call.streaming else self._guard_unary
+        return make(
+            functools.partial(guard, call),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
-    async def _guard(
+    async def _guard_unary(
         self, call: _Call, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Any:
-        method = call.method
-        started = time.perf_counter()
-        trace = from_traceparent(call.traceparent)
-        token = current_trace_id.set(trace.trace_id)
-        request_id = secrets.token_hex(8)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        code = grpc.StatusCode.OK
-        tenant: str | None = None
+        answers = [answer async for answer in self._guard_stream(call, request, context)]
+        return answers[0] if answers else None
+
+    async def _guard_stream(
+        self, call: _Call, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        """Admit the call, run the handler, map errors, then count, time and log it.
+        Unary calls are a stream of one answer."""
+        state = _CallState(from_traceparent(call.traceparent))
+        token = current_trace_id.set(state.trace.trace_id)
+        structlog.contextvars.bind_contextvars(request_id=state.request_id)
         try:
-            if call.scopes is None:
-                code = grpc.StatusCode.PERMISSION_DENIED
-                await context.abort(code, "this RPC declares no scope")
-            principal = await self._authenticator.authenticate(call.authorization, call.tenant_hint)
-            tenant = str(principal.tenant_id) if principal.tenant_id else None
-            structlog.contextvars.bind_contextvars(tenant_id=tenant)
-            principal.require(*call.scopes)
-            decision = await self._rate_limiter.check(principal)
-            if decision is not None:
-                context.set_trailing_metadata(_metadata_of(decision))
-            if isinstance(request, Message) and (field := unknown_field(request)):
-                raise InvalidArgument("unknown field", field=field)
-            current_principal.set(principal)
-            await context.send_initial_metadata((("traceparent", trace.traceparent),))
-            return await call.inner(request, context)
+            current_principal.set(await self._admit(call, request, context, state))
+            await context.send_initial_metadata((("traceparent", state.trace.traceparent),))
+            if call.streaming:
+                async for answer in call.inner(request, context):
+                    yield answer
+            else:
+                yield await call.inner(request, context)
         except RateLimited as exc:
-            code = grpc.StatusCode.RESOURCE_EXHAUSTED
+            state.code = grpc.StatusCode.RESOURCE_EXHAUSTED
             await _abort_rate_limited(context, exc)
         except FulcrumError as exc:
-            code = STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
-            await context.abort(code, status_message(exc))
+            state.code = STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
+            await context.abort(state.code, status_message(exc))
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
             down = unavailable(exc)
             if down is not None:
-                log.warning("grpc.dependency_unavailable", method=method, exc_info=exc)
-                code = grpc.StatusCode.UNAVAILABLE
-                await context.abort(code, down.message)
-            log.error("grpc.unhandled", method=method, error=type(exc).__name__, exc_info=exc)
-            code = grpc.StatusCode.INTERNAL
-            await context.abort(code, "internal error")
+                log.warning("grpc.dependency_unavailable", method=call.method, exc_info=exc)
+                state.code = grpc.StatusCode.UNAVAILABLE
+                await context.abort(state.code, down.message)
+            log.error("grpc.unhandled", method=call.method, error=type(exc).__name__, exc_info=exc)
+            state.code = grpc.StatusCode.INTERNAL
+            await context.abort(state.code, "internal error")
         finally:
-            elapsed = time.perf_counter() - started
-            REQUESTS.labels(transport="grpc", route=method, code=code.name).inc()
-            REQUEST_DURATION.labels(transport="grpc", route=method).observe(elapsed)
-            access_log.info(
-                "request",
-                transport="grpc",
-                route=method,
-                status=code.name,
-                duration_ms=round(elapsed * 1000, 3),
-                tenant_id=tenant,
-                request_id=request_id,
-                trace_id=trace.trace_id,
-            )
+            state.observe(call.method)
             current_trace_id.reset(token)
             structlog.contextvars.unbind_contextvars("request_id", "tenant_id")
+
+    async def _admit(
+        self,
+        call: _Call,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        state: _CallState,
+    ) -> Principal:
+        """HasScope for gRPC: authenticate, check scopes, charge the rate limit."""
+        if call.scopes is None:
+            raise PermissionDenied("this RPC declares no scope")
+        principal = await self._authenticator.authenticate(call.authorization, call.tenant_hint)
+        state.tenant = str(principal.tenant_id) if principal.tenant_id else None
+        structlog.contextvars.bind_contextvars(tenant_id=state.tenant)
+        principal.require(*call.scopes)
+        decision = await self._rate_limiter.check(principal)
+        if decision is not None:
+            context.set_trailing_metadata(_metadata_of(decision))
+        if isinstance(request, Message) and (field := unknown_field(request)):
+            raise InvalidArgument("unknown field", field=field)
+        return principal
+
+
+@dataclass
+class _CallState:
+    trace: TraceContext
+    code: grpc.StatusCode = grpc.StatusCode.OK
+    tenant: str | None = None
+    request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    started: float = field(default_factory=time.perf_counter)
+
+    def observe(self, method: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        REQUESTS.labels(transport="grpc", route=method, code=self.code.name).inc()
+        REQUEST_DURATION.labels(transport="grpc", route=method).observe(elapsed)
+        access_log.info(
+            "request",
+            transport="grpc",
+            route=method,
+            status=self.code.name,
+            duration_ms=round(elapsed * 1000, 3),
+            tenant_id=self.tenant,
+            request_id=self.request_id,
+            trace_id=self.trace.trace_id,
+        )
+
+
+async def _refuse_unguarded(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    await context.abort(grpc.StatusCode.PERMISSION_DENIED, "this RPC declares no scope")

@@ -14,6 +14,8 @@ from fulcrum.kit.logging import get_logger
 from fulcrum.pb.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
     decisions_pb2,
     decisions_pb2_grpc,
     members_pb2,
@@ -26,6 +28,7 @@ from fulcrum.pb.v1 import (
     tenants_pb2_grpc,
 )
 from fulcrum.runtime import Resources
+from fulcrum.transports.grpc.audit import AuditServicer
 from fulcrum.transports.grpc.decisions import DecisionServicer, PolicyServicer, SettingsServicer
 from fulcrum.transports.grpc.identity import ApiKeyServicer, MemberServicer, TenantServicer
 from fulcrum.transports.grpc.interceptor import AuthInterceptor
@@ -56,6 +59,7 @@ def create_server(
     policies_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(services), server)
     decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(services), server)
     settings_pb2_grpc.add_SettingsServiceServicer_to_server(SettingsServicer(services), server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(services), server)
     service_names = [
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
@@ -64,6 +68,7 @@ def create_server(
         policies_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
         decisions_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
         settings_pb2.DESCRIPTOR.services_by_name["SettingsService"].full_name,
+        audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     ]
     reflection.enable_server_reflection([*service_names, reflection.SERVICE_NAME], server)
     s = resources.settings

@@ -9,6 +9,7 @@ from fulcrum.container import Services
 from fulcrum.runtime import Resources
 from fulcrum.transports.rest import (
     api_keys,
+    audit,
     decisions,
     errors,
     health,
@@ -34,4 +35,5 @@ def create_app(resources: Resources, services: Services) -> FastAPI:
     app.include_router(policies.router)
     app.include_router(decisions.router)
     app.include_router(settings.router)
+    app.include_router(audit.router)
     return app

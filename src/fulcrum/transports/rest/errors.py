@@ -39,7 +39,7 @@ def _field_path(loc: tuple[object, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(FulcrumError)
     async def fulcrum_error(_: Request, exc: FulcrumError) -> JSONResponse:
-        status = STATUS.get(exc.code, 500)
+        status = getattr(exc, "http_status", None) or STATUS.get(exc.code, 500)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers)
 

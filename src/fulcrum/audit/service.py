@@ -1,0 +1,129 @@
+"""Reading and verifying the audit ledger (scope ``audit:read``)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fulcrum.audit import repository as repo
+from fulcrum.audit.checkpoints import CheckpointVerifier
+from fulcrum.audit.records import LedgerRecord
+from fulcrum.audit.verification import verify_tenant
+from fulcrum.audit.verify import VerificationResult
+from fulcrum.auth.principal import Principal
+from fulcrum.auth.scopes import Scope
+from fulcrum.kit.db import Database
+from fulcrum.kit.errors import InvalidArgument, NotFound
+from fulcrum.kit.pagination import page_size
+
+MAX_FILTER_TEXT = 256
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    agent_id: str = ""
+    tool_name: str = ""
+    action: str = ""
+    actor: str = ""
+    trace_id: str = ""
+
+    def to_filter(self) -> repo.RecordFilter:
+        for name in ("agent_id", "tool_name", "action", "actor", "trace_id"):
+            if len(getattr(self, name)) > MAX_FILTER_TEXT:
+                raise InvalidArgument(f"must be at most {MAX_FILTER_TEXT} characters", field=name)
+        if self.since and self.until and self.since >= self.until:
+            raise InvalidArgument("must be after start_time", field="end_time")
+        return repo.RecordFilter(
+            since=self.since,
+            until=self.until,
+            agent_id=self.agent_id or None,
+            tool_name=self.tool_name or None,
+            action=self.action or None,
+            actor=self.actor or None,
+            trace_id=self.trace_id or None,
+        )
+
+
+def parse_seq_token(token: str | None) -> int:
+    if not token:
+        return 0
+    if not token.isdigit() or len(token) > 19:
+        raise InvalidArgument("invalid page token", field="page_token")
+    return int(token)
+
+
+def _range(from_seq: int, to_seq: int | None) -> tuple[int, int | None]:
+    if from_seq < 0 or (to_seq is not None and to_seq < 0):
+        raise InvalidArgument("must not be negative", field="from_seq")
+    start = max(from_seq, 1)
+    end = to_seq or None
+    if end is not None and end < start:
+        raise InvalidArgument("must not be before from_seq", field="to_seq")
+    return start, end
+
+
+class AuditService:
+    def __init__(self, db: Database, conninfo: str, verifier: CheckpointVerifier) -> None:
+        self._db = db
+        self._conninfo = conninfo
+        self._verifier = verifier
+
+    async def list(
+        self, principal: Principal, query: AuditQuery, *, size: int | None, token: str | None
+    ) -> tuple[list[LedgerRecord], str]:
+        principal.require(Scope.AUDIT_READ)
+        tenant_id = principal.require_tenant()
+        limit = page_size(size)
+        where = query.to_filter()
+        after = parse_seq_token(token)
+        async with self._db.tenant_tx(tenant_id) as conn:
+            records = await repo.find_records(conn, where, after, limit + 1)
+        if len(records) > limit:
+            records = records[:limit]
+            return records, str(records[-1].seq)
+        return records, ""
+
+    async def get(self, principal: Principal, seq: int) -> LedgerRecord:
+        principal.require(Scope.AUDIT_READ)
+        tenant_id = principal.require_tenant()
+        if seq < 1:
+            raise InvalidArgument("must be 1 or more", field="seq")
+        async with self._db.tenant_tx(tenant_id) as conn:
+            record = await repo.record_at(conn, seq)
+        if record is None:
+            raise NotFound(f"audit record {seq} not found")
+        return record
+
+    async def export(
+        self, principal: Principal, from_seq: int, to_seq: int | None
+    ) -> AsyncIterator[LedgerRecord]:
+        """Check access now, then stream: errors surface before the first byte is sent."""
+        principal.require(Scope.AUDIT_READ)
+        tenant_id = principal.require_tenant()
+        start, end = _range(from_seq, to_seq)
+
+        async def stream() -> AsyncIterator[LedgerRecord]:
+            async with self._db.tenant_tx(tenant_id) as conn:
+                async for record in repo.stream_records(conn, start, end):
+                    yield record
+
+        return stream()
+
+    async def verify(
+        self, principal: Principal, from_seq: int = 1, to_seq: int | None = None
+    ) -> VerificationResult:
+        principal.require(Scope.AUDIT_READ)
+        tenant_id = principal.require_tenant()
+        start, end = _range(from_seq, to_seq)
+        return await asyncio.to_thread(
+            verify_tenant,
+            self._conninfo,
+            tenant_id,
+            self._verifier,
+            from_seq=start,
+            to_seq=end,
+        )

@@ -1,0 +1,1 @@
+"""The event path: decision and change events on NATS JetStream."""

@@ -1,0 +1,122 @@
+"""Housekeeping on a timer: relay committed changes to JetStream, checkpoint idle chains,
+keep decision partitions ahead and old ones dropped.
+
+Administrative changes are written in the same transaction as the change itself
+(``audit_events``, an outbox). The relay publishes each one not yet in the ledger as a
+ChangeEvent (its id as Nats-Msg-Id), so the consumer chains it like a decision: a change is
+never lost, even when NATS was down when it was made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+
+from nats.aio.client import Client as NatsClient
+
+from fulcrum.events.codec import encode_change
+from fulcrum.kit.db import TENANT_GUC, Database
+from fulcrum.kit.logging import get_logger
+from fulcrum.tenants.service import PLATFORM_GUC
+from fulcrum.worker.writer import LedgerWriter
+
+log = get_logger(__name__)
+
+REPUBLISH_AFTER_SECONDS = 30.0
+PARTITION_CHECK_SECONDS = 3600.0
+
+
+class Housekeeper:
+    def __init__(
+        self,
+        db: Database,
+        nats: NatsClient,
+        writer: LedgerWriter,
+        *,
+        interval: float = 1.0,
+        retention_days: int = 30,
+    ) -> None:
+        self._db = db
+        self._nats = nats
+        self._writer = writer
+        self._interval = interval
+        self._retention_days = retention_days
+        self._published: dict[uuid.UUID, float] = {}
+        self._partitions_checked = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception as exc:
+                log.warning("worker.housekeeping_failed", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._interval)
+
+    async def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._partitions_checked >= PARTITION_CHECK_SECONDS:
+            await self.maintain_partitions()
+            self._partitions_checked = now
+        self._published = {
+            k: t for k, t in self._published.items() if now - t < REPUBLISH_AFTER_SECONDS
+        }
+        for tenant_id in await self._tenants():
+            await self._relay_changes(tenant_id)
+            await self._writer.checkpoint_if_due(tenant_id)
+
+    async def maintain_partitions(self) -> None:
+        async with self._db.tx() as conn:
+            await conn.execute("SELECT fulcrum_ensure_decision_partitions(7)")
+            await conn.execute(
+                "SELECT fulcrum_drop_decision_partitions(%s)", (self._retention_days,)
+            )
+
+    async def _tenants(self) -> list[uuid.UUID]:
+        async with self._db.tx({PLATFORM_GUC: "on", TENANT_GUC: ""}) as conn:
+            cur = await conn.execute("SELECT id FROM tenants ORDER BY id")
+            return [row[0] for row in await cur.fetchall()]
+
+    async def _relay_changes(self, tenant_id: uuid.UUID) -> None:
+        async with self._db.tenant_tx(tenant_id) as conn:
+            cur = await conn.execute(
+                """
+                SELECT e.id, e.occurred_at, e.trace_id, e.actor, e.action, e.resource_type,
+                       e.resource_id, e.outcome, e.details
+                FROM audit_events e
+                WHERE NOT EXISTS (SELECT 1 FROM audit_records r
+                                  WHERE r.tenant_id = e.tenant_id AND r.event_id = e.id)
+                ORDER BY e.occurred_at, e.id LIMIT 500
+                """
+            )
+            rows = await cur.fetchall()
+        events = [
+            encode_change(
+                tenant_id=tenant_id,
+                change_id=row[0],
+                time=row[1],
+                trace_id=row[2],
+                actor=row[3],
+                action=row[4],
+                resource_type=row[5],
+                resource_id=row[6],
+                outcome=row[7],
+                details=row[8],
+            )
+            for row in rows
+            if row[0] not in self._published
+        ]
+        if not events:
+            return
+        js = self._nats.jetstream()
+        await asyncio.gather(
+            *(
+                js.publish(e.subject, e.data, headers={"Nats-Msg-Id": e.msg_id}, timeout=5)
+                for e in events
+            )
+        )
+        stamp = time.monotonic()
+        for row in rows:
+            self._published[row[0]] = stamp
