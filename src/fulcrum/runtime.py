@@ -73,8 +73,11 @@ class Resources:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._nats_task
         if self.nats is not None:
+            # Flush what was published, then close: drain would wait out pull subscriptions.
             with contextlib.suppress(Exception):
-                await self.nats.drain()
+                await self.nats.flush(timeout=2)
+            with contextlib.suppress(Exception):
+                await self.nats.close()
         await self.redis.aclose()
         await self.db.close()
 

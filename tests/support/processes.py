@@ -77,3 +77,20 @@ def wait_http(url: str, process: FulcrumProcess, timeout: float = 30) -> None:
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready:\n{process.log_text()}")
+
+
+def start_worker(stack: LiveStack, name: str = "worker", **extra_env: str) -> FulcrumProcess:
+    health_port = free_port()
+    log = stack.home / f"{name}-{health_port}.log"
+    env = stack.process_env(FULCRUM_WORKER_HEALTH_PORT=str(health_port), **extra_env)
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fulcrum.cli", "worker"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    process = FulcrumProcess(proc, log, health_port, 0, health_port)
+    wait_http(f"{process.base_url}/readyz", process)
+    return process

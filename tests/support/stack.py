@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +79,17 @@ class LiveStack:
         env.update(self.env)
         env.update(extra)
         return env
+
+    def fulcrum(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the ``fulcrum`` command line against this stack."""
+        return subprocess.run(
+            [sys.executable, "-m", "fulcrum.cli", *args],
+            env=self.process_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def superuser_dsn(self) -> str:
         return self.devstack.postgres.superuser_dsn(self.settings.database_name)
