@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import rfc8785
-
+from fulcrum.audit.canonical import canonical_json
 from fulcrum.audit.records import GENESIS_HASH, LedgerEntry, LedgerRecord, chained_fields
 
 # RFC 8785 refuses integers outside the IEEE 754 safe range, and ``jsonb`` prints a float of
@@ -31,7 +30,7 @@ def record_hash(prev_hash: bytes, entry: LedgerEntry, seq: int) -> bytes:
     Raises ``rfc8785.CanonicalizationError`` (a ``ValueError``) for contents RFC 8785
     cannot represent.
     """
-    return hashlib.sha256(prev_hash + rfc8785.dumps(chained_fields(entry, seq))).digest()
+    return hashlib.sha256(prev_hash + canonical_json(chained_fields(entry, seq))).digest()
 
 
 def canonical_details(details: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,7 +84,9 @@ def prepare(entry: LedgerEntry) -> LedgerEntry:
     return prepared
 
 
-def chain(entries: Sequence[LedgerEntry], *, head_seq: int, head_hash: bytes) -> list[LedgerRecord]:
+def chain(
+    entries: Sequence[LedgerEntry], *, head_seq: int, head_hash: bytes, prepared: bool = False
+) -> list[LedgerRecord]:
     """Link ``entries`` after the tenant's head (``head_seq`` 0 and ``GENESIS_HASH`` if new).
 
     All-or-nothing: any unfit entry raises ``ValueError`` naming it before anything is
@@ -101,7 +102,8 @@ def chain(entries: Sequence[LedgerEntry], *, head_seq: int, head_hash: bytes) ->
     records = []
     prev_hash = head_hash
     for seq, entry in enumerate(entries, start=head_seq + 1):
-        _check_chainable(entry, seq)
+        if not prepared:  # entries from prepare() were checked already
+            _check_chainable(entry, seq)
         digest = record_hash(prev_hash, entry, seq)
         records.append(LedgerRecord(entry=entry, seq=seq, prev_hash=prev_hash, hash=digest))
         prev_hash = digest

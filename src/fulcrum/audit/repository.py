@@ -17,7 +17,13 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from fulcrum.audit.checkpoints import Checkpoint
-from fulcrum.audit.records import GENESIS_HASH, LedgerEntry, LedgerRecord, RecordKind
+from fulcrum.audit.records import (
+    GENESIS_HASH,
+    LedgerEntry,
+    LedgerRecord,
+    RecordKind,
+    timestamp_text,
+)
 from fulcrum.events.codec import DecisionRow
 
 Conn = AsyncConnection[TupleRow]
@@ -90,60 +96,74 @@ async def existing_event_ids(conn: Conn, ids: Sequence[uuid.UUID]) -> set[uuid.U
 
 
 async def insert_records(conn: Conn, records: Sequence[LedgerRecord]) -> None:
-    """One multi-row INSERT (COPY is refused on tables under row-level security)."""
+    """One INSERT of all rows, sent as a single JSON document: far cheaper to encode than
+    one array per column (COPY is refused on tables under row-level security)."""
+    rows = [
+        {
+            "tenant_id": str(r.entry.tenant_id),
+            "seq": r.seq,
+            "event_id": str(r.entry.event_id),
+            "kind": r.entry.kind.value,
+            "occurred_at": timestamp_text(r.entry.occurred_at),
+            "trace_id": r.entry.trace_id,
+            "actor": r.entry.actor,
+            "action": r.entry.action,
+            "resource_type": r.entry.resource_type,
+            "resource_id": r.entry.resource_id,
+            "outcome": r.entry.outcome,
+            "agent_id": r.entry.agent_id,
+            "tool_name": r.entry.tool_name,
+            "details": r.entry.details,
+            "prev_hash": r.prev_hash.hex(),
+            "hash": r.hash.hex(),
+        }
+        for r in records
+    ]
     await conn.execute(
         f"""
         INSERT INTO audit_records ({RECORD_COLUMNS})
-        SELECT * FROM unnest(
-            %s::uuid[], %s::bigint[], %s::uuid[], %s::text[], %s::timestamptz[], %s::text[],
-            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::text[], %s::jsonb[], %s::bytea[], %s::bytea[])
+        SELECT tenant_id, seq, event_id, kind, occurred_at, trace_id, actor, action,
+               resource_type, resource_id, outcome, agent_id, tool_name, details,
+               decode(prev_hash, 'hex'), decode(hash, 'hex')
+        FROM jsonb_to_recordset(%s) AS r(
+            tenant_id uuid, seq bigint, event_id uuid, kind text, occurred_at timestamptz,
+            trace_id text, actor text, action text, resource_type text, resource_id text,
+            outcome text, agent_id text, tool_name text, details jsonb, prev_hash text,
+            hash text)
         """,
-        (
-            [r.entry.tenant_id for r in records],
-            [r.seq for r in records],
-            [r.entry.event_id for r in records],
-            [r.entry.kind.value for r in records],
-            [r.entry.occurred_at for r in records],
-            [r.entry.trace_id for r in records],
-            [r.entry.actor for r in records],
-            [r.entry.action for r in records],
-            [r.entry.resource_type for r in records],
-            [r.entry.resource_id for r in records],
-            [r.entry.outcome for r in records],
-            [r.entry.agent_id for r in records],
-            [r.entry.tool_name for r in records],
-            [Jsonb(r.entry.details) for r in records],
-            [r.prev_hash for r in records],
-            [r.hash for r in records],
-        ),
+        (Jsonb(rows),),
     )
 
 
 async def insert_decisions(conn: Conn, rows: Sequence[DecisionRow]) -> None:
     if not rows:
         return
+    document = [
+        {
+            "tenant_id": str(d.tenant_id),
+            "decided_at": timestamp_text(d.decided_at),
+            "decision_id": str(d.decision_id),
+            "agent_id": d.agent_id,
+            "tool_name": d.tool_name,
+            "action": d.action,
+            "policy_id": d.policy_id,
+            "policy_version": d.policy_version,
+            "rule_id": d.rule_id,
+            "matched": d.matched,
+            "evaluation_ns": d.evaluation_ns,
+            "trace_id": d.trace_id,
+        }
+        for d in rows
+    ]
     await conn.execute(
         f"""
         INSERT INTO decisions ({DECISION_COLUMNS})
-        SELECT * FROM unnest(
-            %s::uuid[], %s::timestamptz[], %s::uuid[], %s::text[], %s::text[], %s::text[],
-            %s::text[], %s::int[], %s::text[], %s::bool[], %s::bigint[], %s::text[])
+        SELECT {DECISION_COLUMNS} FROM jsonb_to_recordset(%s) AS r(
+            tenant_id uuid, decided_at timestamptz, decision_id uuid, agent_id text,
+            tool_name text, action text, policy_id text, policy_version integer,
+            rule_id text, matched boolean, evaluation_ns bigint, trace_id text)
         """,
-        (
-            [d.tenant_id for d in rows],
-            [d.decided_at for d in rows],
-            [d.decision_id for d in rows],
-            [d.agent_id for d in rows],
-            [d.tool_name for d in rows],
-            [d.action for d in rows],
-            [d.policy_id for d in rows],
-            [d.policy_version for d in rows],
-            [d.rule_id for d in rows],
-            [d.matched for d in rows],
-            [d.evaluation_ns for d in rows],
-            [d.trace_id for d in rows],
-        ),
+        (Jsonb(document),),
     )
     minutes = Counter((d.decided_at.replace(second=0, microsecond=0), d.action) for d in rows)
     await conn.execute(

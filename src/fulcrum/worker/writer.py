@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 from fulcrum.audit import repository as repo
@@ -48,13 +49,15 @@ class LedgerWriter:
                     fresh.append(event)
             if not fresh:
                 return 0
-            records = chain([e.entry for e in fresh], head_seq=head_seq, head_hash=head_hash)
+            records = chain(
+                [e.entry for e in fresh], head_seq=head_seq, head_hash=head_hash, prepared=True
+            )
             await repo.insert_records(conn, records)
             await repo.insert_decisions(conn, [e.decision for e in fresh if e.decision])
             await repo.set_head(conn, records[-1].seq, records[-1].hash)
             await self._checkpoint_if_due(conn, tenant_id, records[-1].seq, records[-1].hash)
-        for event in fresh:
-            WORKER_WRITTEN.labels(kind=event.entry.kind.value).inc()
+        for kind, count in Counter(e.entry.kind.value for e in fresh).items():
+            WORKER_WRITTEN.labels(kind=kind).inc(count)
         return len(fresh)
 
     async def checkpoint_if_due(self, tenant_id: uuid.UUID) -> None:
