@@ -306,3 +306,30 @@ def test_flood_is_shed_with_bounded_memory(stack: LiveStack, worker: FulcrumProc
         assert len(ledger_decisions(stack, tenant)) == len(answered) + 10
     finally:
         small.stop()
+
+
+def test_two_workers_share_the_stream_without_forking_a_chain(
+    stack: LiveStack, api: FulcrumProcess, worker: FulcrumProcess
+) -> None:
+    second = start_worker(stack, name="worker-parallel", **FAST_CHECKPOINTS)
+    try:
+        tenants = [new_tenant(stack, f"parallel-{i}") for i in range(3)]
+
+        async def all_bursts() -> list[set[uuid.UUID]]:
+            results = await asyncio.gather(
+                *(burst(api, t.owner_key, 10, size=100, concurrency=2) for t in tenants)
+            )
+            return [answered for answered, _ in results]
+
+        answered = asyncio.run(all_bursts())
+        for tenant, ids in zip(tenants, answered, strict=True):
+            assert len(ids) == 1000
+            wait_for(lambda t=tenant: len(ledger_decisions(stack, t)) >= 1000, 120, "ledger")
+            assert set(ledger_decisions(stack, tenant)) == ids
+            numbers = seqs(stack, tenant)
+            assert numbers == list(range(1, len(numbers) + 1))
+            assert verify(api, tenant)["ok"]
+        metrics = httpx.get(f"{second.base_url}/metrics", timeout=10).text
+        assert "fulcrum_worker_records_written_total" in metrics
+    finally:
+        second.stop()

@@ -76,12 +76,30 @@ def _check_text(text: str, path: str) -> None:
         raise ValueError(f"{path}: lone surrogates cannot be stored") from exc
 
 
+_TEXT_FIELDS = (
+    "trace_id",
+    "actor",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "agent_id",
+    "tool_name",
+)
+
+
 def prepare(entry: LedgerEntry) -> LedgerEntry:
     """The entry with canonical details, or ``ValueError`` if it can never be chained (the
     worker sets such an event aside instead of retrying it forever)."""
-    prepared = replace(entry, details=canonical_details(entry.details))
-    _check_chainable(prepared, 1)
-    return prepared
+    if entry.occurred_at.utcoffset() is None:
+        raise ValueError(f"event {entry.event_id}: occurred_at must be timezone-aware")
+    try:
+        details = canonical_details(entry.details)
+        for name in _TEXT_FIELDS:
+            _check_text(getattr(entry, name), name)
+    except ValueError as exc:
+        raise ValueError(f"event {entry.event_id}: {exc}") from exc
+    return replace(entry, details=details)
 
 
 def chain(

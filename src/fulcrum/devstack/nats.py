@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from fulcrum.devstack.process import failure, read_pid, terminate, wait_until
+from fulcrum.devstack.process import failure, read_pid, spawn_server, stop_server, wait_until
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.nats import connect_nats
 
@@ -91,24 +90,9 @@ class Nats:
         self.root.mkdir(parents=True, exist_ok=True)
         conf = self.root / "nats.conf"
         conf.write_text(self._config())
-        with self.log.open("w") as log:
-            proc = subprocess.Popen(
-                [nats_server_binary(), "-c", str(conf)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        if not wait_until(lambda: proc.poll() is not None or self.answers(), 20, 0.2):
-            raise failure("nats", "did not accept a TLS connection within 20s", self.log)
-        if proc.poll() is not None:
-            raise failure("nats", f"exited with status {proc.returncode}", self.log)
+        self.log.write_text("")
+        spawn_server("nats", [nats_server_binary(), "-c", str(conf)], self.log, self.answers)
         return "started"
 
     def stop(self) -> str:
-        pid = read_pid(self.pidfile)
-        if pid is None:
-            return "not running"
-        if not terminate(pid):
-            raise failure("nats", f"pid {pid} did not stop", self.log)
-        return "stopped"
+        return stop_server("nats", self.pidfile, self.log)

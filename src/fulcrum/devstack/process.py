@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,3 +77,31 @@ def terminate(pid: int, timeout: float = 15.0) -> bool:
     except ProcessLookupError:
         return True
     return wait_until(lambda: not pid_alive(pid), 5.0)
+
+
+def spawn_server(
+    service: str, argv: list[str], log: Path, answers: Callable[[], bool], *, timeout: float = 20
+) -> None:
+    """Start a server in its own session (it outlives the CLI), output appended to ``log``,
+    and wait until it answers; raise naming it, with its log tail, if it exits or hangs."""
+    with log.open("a") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    if not wait_until(lambda: proc.poll() is not None or answers(), timeout, 0.2):
+        raise failure(service, f"did not answer within {timeout:.0f}s", log)
+    if proc.poll() is not None:
+        raise failure(service, f"exited with status {proc.returncode}", log)
+
+
+def stop_server(service: str, pidfile: Path, log: Path) -> str:
+    pid = read_pid(pidfile)
+    if pid is None:
+        return "not running"
+    if not terminate(pid):
+        raise failure(service, f"pid {pid} did not stop", log)
+    return "stopped"

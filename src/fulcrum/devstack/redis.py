@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from fulcrum.devstack.process import failure, read_pid, terminate, wait_until
+from fulcrum.devstack.process import failure, read_pid, spawn_server, stop_server, wait_until
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.tls import ClientTLS
 
@@ -103,23 +102,8 @@ class Redis:
         conf = self.root / "redis.conf"
         conf.write_text(self._config())
         self.log.write_text("")
-        proc = subprocess.Popen(
-            [binary, str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        if not wait_until(lambda: proc.poll() is not None or self.answers(), 20, 0.2):
-            raise failure("redis", "did not answer a TLS PING within 20s", self.log)
-        if proc.poll() is not None:
-            raise failure("redis", f"exited with status {proc.returncode}", self.log)
+        spawn_server("redis", [binary, str(conf)], self.log, self.answers)
         return "started"
 
     def stop(self) -> str:
-        pid = read_pid(self.pidfile)
-        if pid is None:
-            return "not running"
-        if not terminate(pid):
-            raise failure("redis", f"pid {pid} did not stop", self.log)
-        return "stopped"
+        return stop_server("redis", self.pidfile, self.log)

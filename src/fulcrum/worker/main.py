@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import signal
 
-from fastapi import FastAPI
-from prometheus_client import make_asgi_app
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fulcrum.audit.checkpoints import CheckpointSigner
 from fulcrum.kit.config import Service, Settings
@@ -28,7 +28,11 @@ def create_health_app(resources: Resources) -> FastAPI:
     app = FastAPI(title="Fulcrum worker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.resources = resources
     app.include_router(health.router)
-    app.mount("/metrics", make_asgi_app())
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     return app
 
 
