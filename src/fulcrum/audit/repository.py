@@ -200,17 +200,6 @@ async def insert_checkpoint(conn: Conn, cp: Checkpoint) -> None:
     )
 
 
-async def checkpoints(conn: Conn) -> list[Checkpoint]:
-    cur = await conn.execute(
-        "SELECT tenant_id, seq, hash, created_at, key_id, signature FROM audit_checkpoints "
-        "ORDER BY seq"
-    )
-    return [
-        Checkpoint(r[0], int(r[1]), bytes(r[2]), r[3], r[4], bytes(r[5]))
-        for r in await cur.fetchall()
-    ]
-
-
 async def stream_records(
     conn: Conn, from_seq: int, to_seq: int | None, batch: int = 2000
 ) -> AsyncIterator[LedgerRecord]:
