@@ -11,7 +11,8 @@ from google.protobuf.json_format import MessageToDict
 from fulcrum.container import Services
 from fulcrum.decisions.requests import build_request
 from fulcrum.decisions.service import Decision, DecisionInput
-from fulcrum.engine.model import Action, Evaluation, Verdict
+from fulcrum.engine.model import Evaluation, Verdict
+from fulcrum.events.codec import ACTIONS
 from fulcrum.kit.tracing import from_traceparent
 from fulcrum.pb.v1 import (
     decisions_pb2,
@@ -27,14 +28,6 @@ from fulcrum.transports.grpc.convert import timestamp
 from fulcrum.transports.grpc.interceptor import current_principal
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-ACTIONS = {
-    Action.ALLOW: decisions_pb2.DECISION_ACTION_ALLOW,
-    Action.WARN: decisions_pb2.DECISION_ACTION_WARN,
-    Action.ESCALATE: decisions_pb2.DECISION_ACTION_ESCALATE,
-    Action.REQUIRE_APPROVAL: decisions_pb2.DECISION_ACTION_REQUIRE_APPROVAL,
-    Action.DENY: decisions_pb2.DECISION_ACTION_DENY,
-}
 
 
 def decision_input(message: decisions_pb2.EvaluateRequest) -> DecisionInput:
