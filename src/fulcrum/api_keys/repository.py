@@ -11,7 +11,7 @@ from psycopg.rows import TupleRow
 
 from fulcrum.api_keys.models import ApiKey, StoredCredential
 from fulcrum.auth.scopes import Scope
-from fulcrum.kit.pagination import Cursor
+from fulcrum.kit.pagination import Cursor, after_clause
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import TenantStatus
 
@@ -81,18 +81,11 @@ async def get(conn: Conn, key_id: str, *, for_update: bool = False) -> ApiKey | 
 
 
 async def list_page(conn: Conn, after: Cursor | None, limit: int) -> list[ApiKey]:
-    if after is None:
-        cur = await conn.execute(
-            f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id LIMIT %s", (limit,)
-        )
-    else:
-        cur = await conn.execute(
-            f"""
-            SELECT {_COLUMNS} FROM api_keys WHERE (created_at, id) > (%s, %s)
-            ORDER BY created_at, id LIMIT %s
-            """,
-            (after.created_at, after.id, limit),
-        )
+    where, params = after_clause(after, "text")
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM api_keys WHERE {where} ORDER BY created_at, id LIMIT %s",
+        (*params, limit),
+    )
     return [_key(row) for row in await cur.fetchall()]
 
 
@@ -170,22 +163,15 @@ async def insert_platform_key(conn: Conn, key_id: str, name: str, key_hash: byte
     )
 
 
-async def touch_last_used(conn: Conn, used: dict[str, dt.datetime]) -> None:
-    """Batch-write last-used times (one statement) for keys of the transaction's tenant."""
+async def touch_last_used(
+    conn: Conn, used: dict[str, dt.datetime], *, platform: bool = False
+) -> None:
+    """Batch-write last-used times in one statement: the transaction's tenant's keys, or
+    platform keys."""
+    table = "platform_api_keys" if platform else "api_keys"
     await conn.execute(
-        """
-        UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
-        FROM unnest(%s::text[], %s::timestamptz[]) AS u(id, at)
-        WHERE k.id = u.id
-        """,
-        (list(used), list(used.values())),
-    )
-
-
-async def touch_platform_last_used(conn: Conn, used: dict[str, dt.datetime]) -> None:
-    await conn.execute(
-        """
-        UPDATE platform_api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
+        f"""
+        UPDATE {table} k SET last_used_at = greatest(k.last_used_at, u.at)
         FROM unnest(%s::text[], %s::timestamptz[]) AS u(id, at)
         WHERE k.id = u.id
         """,

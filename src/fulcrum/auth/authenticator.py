@@ -207,7 +207,7 @@ class Authenticator:
         for tenant_id, batch in by_tenant.items():
             if tenant_id is None:
                 async with self._db.tx() as conn:
-                    await keys_repo.touch_platform_last_used(conn, batch)
+                    await keys_repo.touch_last_used(conn, batch, platform=True)
             else:
                 async with self._db.tenant_tx(tenant_id) as conn:
                     await keys_repo.touch_last_used(conn, batch)

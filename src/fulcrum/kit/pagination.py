@@ -24,6 +24,13 @@ class Cursor:
     id: str
 
 
+def after_clause(after: Cursor | None, id_type: str = "uuid") -> tuple[str, tuple[object, ...]]:
+    """The keyset condition for the rows after ``after`` in (created_at, id) order."""
+    if after is None:
+        return "TRUE", ()
+    return f"(created_at, id) > (%s, %s::{id_type})", (after.created_at, after.id)
+
+
 def page_size(value: int | None, field: str = "page_size") -> int:
     if value is None or value == 0:
         return DEFAULT_PAGE_SIZE

@@ -8,7 +8,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from fulcrum.auth.scopes import Role
-from fulcrum.kit.pagination import Cursor
+from fulcrum.kit.pagination import Cursor, after_clause
 from fulcrum.members.models import Member
 
 Conn = AsyncConnection[TupleRow]
@@ -35,18 +35,11 @@ async def find_by_user(conn: Conn, external_user_id: str) -> list[Member]:
 
 
 async def list_page(conn: Conn, after: Cursor | None, limit: int) -> list[Member]:
-    if after is None:
-        cur = await conn.execute(
-            f"SELECT {_COLUMNS} FROM members ORDER BY created_at, id LIMIT %s", (limit,)
-        )
-    else:
-        cur = await conn.execute(
-            f"""
-            SELECT {_COLUMNS} FROM members WHERE (created_at, id) > (%s, %s::uuid)
-            ORDER BY created_at, id LIMIT %s
-            """,
-            (after.created_at, after.id, limit),
-        )
+    where, params = after_clause(after)
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM members WHERE {where} ORDER BY created_at, id LIMIT %s",
+        (*params, limit),
+    )
     return [_member(row) for row in await cur.fetchall()]
 
 

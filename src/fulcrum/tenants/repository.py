@@ -7,7 +7,7 @@ import uuid
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from fulcrum.kit.pagination import Cursor
+from fulcrum.kit.pagination import Cursor, after_clause
 from fulcrum.ratelimit.limits import effective_limits
 from fulcrum.tenants.models import Tenant, TenantStatus
 
@@ -66,18 +66,11 @@ async def by_clerk_org(conn: Conn, org_id: str) -> Tenant | None:
 
 
 async def list_page(conn: Conn, after: Cursor | None, limit: int) -> list[Tenant]:
-    if after is None:
-        cur = await conn.execute(
-            f"SELECT {_COLUMNS} FROM tenants ORDER BY created_at, id LIMIT %s", (limit,)
-        )
-    else:
-        cur = await conn.execute(
-            f"""
-            SELECT {_COLUMNS} FROM tenants WHERE (created_at, id) > (%s, %s::uuid)
-            ORDER BY created_at, id LIMIT %s
-            """,
-            (after.created_at, after.id, limit),
-        )
+    where, params = after_clause(after)
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM tenants WHERE {where} ORDER BY created_at, id LIMIT %s",
+        (*params, limit),
+    )
     return [_tenant(row) for row in await cur.fetchall()]
 
 
