@@ -302,6 +302,13 @@ def test_flood_is_shed_with_bounded_memory(stack: LiveStack, worker: FulcrumProc
         metrics = httpx.get(f"http://127.0.0.1:{small.metrics_port}/metrics", timeout=10).text
         assert 'fulcrum_event_publish_refused_total{reason="saturated"}' in metrics
         assert "fulcrum_decisions_unrecorded_total 0.0" in metrics
+        # Only answered decisions count; the refused ones were never given.
+        counted = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("fulcrum_decisions_total{")
+        )
+        assert counted == len(answered) + 10
         wait_for(lambda: set(ledger_decisions(stack, tenant)) >= answered, 120, "the ledger")
         assert len(ledger_decisions(stack, tenant)) == len(answered) + 10
     finally:

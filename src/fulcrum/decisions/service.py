@@ -119,6 +119,9 @@ class DecisionService:
         bundle = await self._bundle(tenant_id)
         decisions = [self._decide(bundle, item) for item in items]
         await self._record(principal, tenant_id, items, decisions)
+        # Counted once answered: a decision refused for want of a record was not given.
+        for decision in decisions:
+            DECISIONS.labels(action=decision.evaluation.verdict.action.value).inc()
         return decisions
 
     async def _record(
@@ -162,6 +165,5 @@ class DecisionService:
                 log.error("decision.evaluation_error", error=type(exc).__name__)
                 evaluation = failed_closed(bundle.hash)
         elapsed = time.perf_counter_ns() - started
-        DECISIONS.labels(action=evaluation.verdict.action.value).inc()
         DECISION_EVALUATION.observe(elapsed / 1e9)
         return Decision(uuid7(), trace_id, evaluation, elapsed, dt.datetime.now(dt.UTC))
