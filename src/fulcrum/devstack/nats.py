@@ -48,7 +48,9 @@ class Nats:
             "jetstream {",
             f'  store_dir: "{self.root / "jetstream"}"',
             "  max_memory_store: 256MB",
-            "  max_file_store: 4GB",
+            # Room beyond the events stream's own limit (4 GiB by default), so other
+            # streams (a second environment, the tests' own) can still be created.
+            "  max_file_store: 8GB",
             "}",
         ]
         if s.tls:
