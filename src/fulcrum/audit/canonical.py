@@ -1,6 +1,6 @@
 """RFC 8785 canonical JSON, fast for the values the ledger actually holds.
 
-``rfc8785.dumps`` is pure Python and dominates the cost of chaining. For JSON made of
+``rfc8785.dumps`` is pure Python and would dominate the cost of chaining. For JSON made of
 strings, booleans, null, integers and floats whose ECMAScript form equals Python's
 ``repr`` (integral floats below 2**53 are written as integers; other floats with magnitude
 in [1e-4, 1e16) print identically), the standard library's C encoder with sorted keys and no
@@ -12,52 +12,65 @@ tests/unit/audit/test_canonical_fast.py checks the two agree on many generated d
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import rfc8785
 
-_ENCODER = json.JSONEncoder(
+# Integers from 2**53 on are refused by RFC 8785; floats that large print as integers.
+_SAFE = 2**53
+
+ENCODER = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
 )
 
 
-def _fast_form(value: Any) -> tuple[bool, Any]:
-    """(True, value with integral floats as ints) when the fast encoder is exact."""
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return True, value
-    if isinstance(value, int):
-        return abs(value) < 2**53, value  # beyond it RFC 8785 refuses: let the reference say so
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return False, value
+class NotFast(Exception):
+    """The value needs the reference encoder (or is not JSON RFC 8785 can represent)."""
+
+
+def fast_form(value: Any) -> Any:
+    """A copy of ``value`` that ``ENCODER`` writes exactly as RFC 8785 does, or ``NotFast``.
+
+    Only exact JSON types qualify (no tuples, subclasses or non-string keys), keys must be
+    ASCII, numbers of magnitude below 2**53, and strings free of NUL (which PostgreSQL
+    cannot store: the reference path, and the ledger's careful checks, deal with those).
+    Integral floats become ints, as ECMAScript prints them.
+    """
+    kind = type(value)
+    if kind is str:
+        if "\x00" in value:
+            raise NotFast
+        return value
+    if kind is int:
+        if -_SAFE < value < _SAFE:
+            return value
+        raise NotFast
+    if kind is bool or value is None:
+        return value
+    if kind is float:
+        magnitude = abs(value)
+        if not magnitude < _SAFE:  # also NaN and the infinities
+            raise NotFast
         if value.is_integer():
-            # Exact as an integer only while every integer is a float (below 2**53); above,
-            # ECMAScript prints the shortest float digits padded with zeros.
-            return abs(value) < 2**53, int(value) if abs(value) < 2**53 else value
-        return 1e-4 <= abs(value) < 1e16, value
-    if isinstance(value, dict):
-        out = {}
+            return int(value)
+        if magnitude >= 1e-4:
+            return value
+        raise NotFast
+    if kind is dict:
+        copy = {}
         for key, item in value.items():
-            if not isinstance(key, str) or not key.isascii():
-                return False, value
-            ok, out[key] = _fast_form(item)
-            if not ok:
-                return False, value
-        return True, out
-    if isinstance(value, list):
-        items = []
-        for item in value:
-            ok, converted = _fast_form(item)
-            if not ok:
-                return False, value
-            items.append(converted)
-        return True, items
-    return False, value
+            if type(key) is not str or not key.isascii() or "\x00" in key:
+                raise NotFast
+            copy[key] = fast_form(item)
+        return copy
+    if kind is list:
+        return [fast_form(item) for item in value]
+    raise NotFast
 
 
 def canonical_json(value: Any) -> bytes:
-    ok, converted = _fast_form(value)
-    if ok:
-        return _ENCODER.encode(converted).encode("utf-8")
-    return rfc8785.dumps(value)
+    """The RFC 8785 bytes of ``value``; ``ValueError`` for what RFC 8785 cannot represent."""
+    try:
+        return ENCODER.encode(fast_form(value)).encode("utf-8")
+    except (NotFast, UnicodeEncodeError):
+        return rfc8785.dumps(value)

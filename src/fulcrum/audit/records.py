@@ -13,6 +13,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 GENESIS_HASH = bytes(32)
@@ -54,7 +55,8 @@ class LedgerRecord:
 
 def timestamp_text(value: dt.datetime) -> str:
     """The canonical text of a time: UTC, microseconds, 'Z' (what PostgreSQL stores)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat: the strftime form "%Y-%m-%dT%H:%M:%S.%fZ" at a fifth of the cost.
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def chained_fields(entry: LedgerEntry, seq: int) -> dict[str, Any]:
@@ -75,3 +77,42 @@ def chained_fields(entry: LedgerEntry, seq: int) -> dict[str, Any]:
         "tool_name": entry.tool_name,
         "details": entry.details,
     }
+
+
+def canonical_split(
+    *,
+    tenant_id: uuid.UUID,
+    event_id: uuid.UUID,
+    kind: RecordKind,
+    occurred_at: dt.datetime,
+    trace_id: str,
+    actor: str,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    outcome: str,
+    agent_id: str,
+    tool_name: str,
+    details_json: str,
+) -> tuple[str, str]:
+    """RFC 8785 JSON of :func:`chained_fields` as the text before and after ``seq``.
+
+    A record's hashed bytes are then ``before + str(seq) + after``: everything but the
+    position is encoded before the chain head is known (and outside the head's lock).
+    ``details_json`` is the canonical JSON of the details. The keys are all ASCII, so
+    RFC 8785's order is a plain sort; strings are escaped by the standard library's C
+    escaper, which writes them as RFC 8785 does. test_chain.py checks it against the
+    reference.
+    """
+    before = (
+        f'{{"action":{_quote(action)},"actor":{_quote(actor)},'
+        f'"agent_id":{_quote(agent_id)},"details":{details_json},'
+        f'"event_id":"{event_id}","kind":"{kind.value}",'
+        f'"occurred_at":"{timestamp_text(occurred_at)}","outcome":{_quote(outcome)},'
+        f'"resource_id":{_quote(resource_id)},"resource_type":{_quote(resource_type)},"seq":'
+    )
+    after = (
+        f',"tenant_id":"{tenant_id}","tool_name":{_quote(tool_name)},'
+        f'"trace_id":{_quote(trace_id)}}}'
+    )
+    return before, after

@@ -7,26 +7,25 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
+from fulcrum.audit.chain import Link
 from fulcrum.audit.checkpoints import Checkpoint
 from fulcrum.audit.records import (
     GENESIS_HASH,
     LedgerEntry,
     LedgerRecord,
     RecordKind,
-    timestamp_text,
 )
-from fulcrum.events.codec import DecisionRow
 
 Conn = AsyncConnection[TupleRow]
+Cursor = AsyncCursor[TupleRow]
 CURRENT_TENANT = "NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid"
 
 RECORD_COLUMNS = (
@@ -63,17 +62,28 @@ def record_from_row(row: TupleRow) -> LedgerRecord:
     return LedgerRecord(entry, int(row[1]), bytes(row[14]), bytes(row[15]))
 
 
-async def lock_head(conn: Conn) -> tuple[int, bytes]:
-    """The tenant's chain head, locked until commit: one writer per tenant at a time."""
+async def lock_head(conn: Conn) -> Cursor:
+    """Queue the lock of the tenant's chain head (one writer per tenant at a time, until
+    commit); the returned cursor gives it (:func:`read_head`) once executed."""
     await conn.execute(
         f"INSERT INTO audit_chain_heads (tenant_id, seq, hash) VALUES ({CURRENT_TENANT}, 0, %s) "
         "ON CONFLICT (tenant_id) DO NOTHING",
         (GENESIS_HASH,),
     )
-    cur = await conn.execute("SELECT seq, hash FROM audit_chain_heads FOR UPDATE")
-    row = await cur.fetchone()
-    assert row is not None
+    return await conn.execute("SELECT seq, hash FROM audit_chain_heads FOR UPDATE")
+
+
+async def read_head(cursor: Cursor) -> tuple[int, bytes]:
+    row = await cursor.fetchone()
+    assert row is not None  # the lock's insert-if-absent made sure of the row
     return int(row[0]), bytes(row[1])
+
+
+async def existing_event_ids(conn: Conn, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    cur = await conn.execute(
+        "SELECT event_id FROM audit_records WHERE event_id = ANY(%s)", (list(ids),)
+    )
+    return {found for (found,) in await cur.fetchall()}
 
 
 async def set_head(conn: Conn, seq: int, hash_: bytes) -> None:
@@ -88,98 +98,70 @@ async def head(conn: Conn) -> tuple[int, bytes]:
     return (int(row[0]), bytes(row[1])) if row else (0, GENESIS_HASH)
 
 
-async def existing_event_ids(conn: Conn, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+# One statement stores a batch: the ledger rows, parsed once from the JSON document of
+# the bytes that were hashed, and from the same rows the decision time series and its
+# per-minute roll-ups (the series is a projection of the ledger's decision records; its
+# detail keys are those events.codec gives decision records). COPY is refused on tables
+# under row-level security, and one document parses far faster than one array per column.
+_BATCH_ROWS = f"""
+WITH r AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset(%s) AS r(
+        tenant_id uuid, seq bigint, event_id uuid, kind text, occurred_at timestamptz,
+        trace_id text, actor text, action text, resource_type text, resource_id text,
+        outcome text, agent_id text, tool_name text, details jsonb, prev_hash text,
+        hash text)
+), ledger AS (
+    INSERT INTO audit_records ({RECORD_COLUMNS})
+    SELECT tenant_id, seq, event_id, kind, occurred_at, trace_id, actor, action,
+           resource_type, resource_id, outcome, agent_id, tool_name, details,
+           decode(prev_hash, 'hex'), decode(hash, 'hex')
+    FROM r
+)"""
+_SERIES = f"""
+INSERT INTO decisions ({DECISION_COLUMNS})
+SELECT tenant_id, occurred_at, event_id, agent_id, tool_name, outcome,
+       details->>'policy_id', (details->>'policy_version')::integer,
+       details->>'rule_id', (details->>'matched')::boolean,
+       (details->>'evaluation_time_ns')::bigint, trace_id
+FROM r WHERE kind = 'decision'"""
+_ROLLUPS = """
+INSERT INTO decision_rollups (tenant_id, minute, action, decisions)
+SELECT tenant_id, date_trunc('minute', occurred_at, 'UTC'), outcome, count(*)
+FROM r WHERE kind = 'decision' GROUP BY 1, 2, 3
+ON CONFLICT (tenant_id, minute, action)
+DO UPDATE SET decisions = decision_rollups.decisions + EXCLUDED.decisions"""
+INSERT_BATCH = f"{_BATCH_ROWS}, series AS ({_SERIES}\n){_ROLLUPS}"
+# Where decision_rollups is TimescaleDB's continuous aggregate, the database keeps it.
+INSERT_BATCH_WITHOUT_ROLLUPS = f"{_BATCH_ROWS}{_SERIES}"
+
+
+async def rollups_are_written(conn: Conn) -> bool:
+    """Whether the worker maintains decision_rollups (a table; native partitioning path)."""
     cur = await conn.execute(
-        "SELECT event_id FROM audit_records WHERE event_id = ANY(%s)", (list(ids),)
+        "SELECT relkind = 'r' FROM pg_class WHERE oid = to_regclass('decision_rollups')"
     )
-    return {row[0] for row in await cur.fetchall()}
+    row = await cur.fetchone()
+    return bool(row and row[0])
 
 
-async def insert_records(conn: Conn, records: Sequence[LedgerRecord]) -> None:
-    """One INSERT of all rows, sent as a single JSON document: far cheaper to encode than
-    one array per column (COPY is refused on tables under row-level security)."""
-    rows = [
-        {
-            "tenant_id": str(r.entry.tenant_id),
-            "seq": r.seq,
-            "event_id": str(r.entry.event_id),
-            "kind": r.entry.kind.value,
-            "occurred_at": timestamp_text(r.entry.occurred_at),
-            "trace_id": r.entry.trace_id,
-            "actor": r.entry.actor,
-            "action": r.entry.action,
-            "resource_type": r.entry.resource_type,
-            "resource_id": r.entry.resource_id,
-            "outcome": r.entry.outcome,
-            "agent_id": r.entry.agent_id,
-            "tool_name": r.entry.tool_name,
-            "details": r.entry.details,
-            "prev_hash": r.prev_hash.hex(),
-            "hash": r.hash.hex(),
-        }
-        for r in records
-    ]
-    await conn.execute(
-        f"""
-        INSERT INTO audit_records ({RECORD_COLUMNS})
-        SELECT tenant_id, seq, event_id, kind, occurred_at, trace_id, actor, action,
-               resource_type, resource_id, outcome, agent_id, tool_name, details,
-               decode(prev_hash, 'hex'), decode(hash, 'hex')
-        FROM jsonb_to_recordset(%s) AS r(
-            tenant_id uuid, seq bigint, event_id uuid, kind text, occurred_at timestamptz,
-            trace_id text, actor text, action text, resource_type text, resource_id text,
-            outcome text, agent_id text, tool_name text, details jsonb, prev_hash text,
-            hash text)
-        """,
-        (Jsonb(rows),),
+def batch_document(links: Sequence[Link]) -> bytes:
+    """The JSON array of the links' rows: each one the hashed canonical JSON, with its two
+    hashes added as hex (the object's last byte is its closing brace)."""
+    return b"[%s]" % b",".join(
+        b'%s,"prev_hash":"%s","hash":"%s"}'
+        % (x.canonical[:-1], x.prev_hash.hex().encode(), x.hash.hex().encode())
+        for x in links
     )
 
 
-async def insert_decisions(conn: Conn, rows: Sequence[DecisionRow]) -> None:
-    if not rows:
-        return
-    document = [
-        {
-            "tenant_id": str(d.tenant_id),
-            "decided_at": timestamp_text(d.decided_at),
-            "decision_id": str(d.decision_id),
-            "agent_id": d.agent_id,
-            "tool_name": d.tool_name,
-            "action": d.action,
-            "policy_id": d.policy_id,
-            "policy_version": d.policy_version,
-            "rule_id": d.rule_id,
-            "matched": d.matched,
-            "evaluation_ns": d.evaluation_ns,
-            "trace_id": d.trace_id,
-        }
-        for d in rows
-    ]
-    await conn.execute(
-        f"""
-        INSERT INTO decisions ({DECISION_COLUMNS})
-        SELECT {DECISION_COLUMNS} FROM jsonb_to_recordset(%s) AS r(
-            tenant_id uuid, decided_at timestamptz, decision_id uuid, agent_id text,
-            tool_name text, action text, policy_id text, policy_version integer,
-            rule_id text, matched boolean, evaluation_ns bigint, trace_id text)
-        """,
-        (Jsonb(document),),
-    )
-    minutes = Counter((d.decided_at.replace(second=0, microsecond=0), d.action) for d in rows)
-    await conn.execute(
-        f"""
-        INSERT INTO decision_rollups (tenant_id, minute, action, decisions)
-        SELECT {CURRENT_TENANT}, m, a, n FROM unnest(%s::timestamptz[], %s::text[], %s::int[])
-            AS u(m, a, n)
-        ON CONFLICT (tenant_id, minute, action)
-        DO UPDATE SET decisions = decision_rollups.decisions + EXCLUDED.decisions
-        """,
-        (
-            [minute for minute, _ in minutes],
-            [action for _, action in minutes],
-            list(minutes.values()),
-        ),
-    )
+async def insert_batch(conn: Conn, links: Sequence[Link], *, rollups: bool = True) -> None:
+    """Store linked records, their decision series rows and roll-ups, in one statement."""
+    statement = INSERT_BATCH if rollups else INSERT_BATCH_WITHOUT_ROLLUPS
+    await conn.execute(statement, (Jsonb(batch_document(links), dumps=_as_is),))
+
+
+def _as_is(document: bytes) -> bytes:
+    return document
 
 
 async def last_checkpoint(conn: Conn) -> tuple[int, dt.datetime] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from psycopg import AsyncConnection
 from psycopg.conninfo import make_conninfo
@@ -76,18 +76,28 @@ class Database:
 
     @asynccontextmanager
     async def tx(
-        self, settings: Mapping[str, str] | None = None
+        self, settings: Mapping[str, str] | None = None, *, pipeline: bool = False
     ) -> AsyncIterator[AsyncConnection[TupleRow]]:
-        """A transaction with transaction-local ``fulcrum.*`` settings applied first."""
-        async with self._pool.connection() as conn, conn.transaction():
+        """A transaction with transaction-local ``fulcrum.*`` settings applied first.
+
+        With ``pipeline``, statements are sent without waiting for each other's results
+        (psycopg's pipeline mode): a round trip happens only where a result is fetched
+        and at commit, and errors surface there."""
+        async with (
+            self._pool.connection() as conn,
+            conn.pipeline() if pipeline else nullcontext(),
+            conn.transaction(),
+        ):
             for name, value in (settings or {}).items():
                 await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
             yield conn
 
     @asynccontextmanager
-    async def tenant_tx(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection[TupleRow]]:
+    async def tenant_tx(
+        self, tenant_id: uuid.UUID, *, pipeline: bool = False
+    ) -> AsyncIterator[AsyncConnection[TupleRow]]:
         """A transaction in which RLS shows only ``tenant_id``'s rows."""
-        async with self.tx({TENANT_GUC: str(tenant_id)}) as conn:
+        async with self.tx({TENANT_GUC: str(tenant_id)}, pipeline=pipeline) as conn:
             yield conn
 
     async def ping(self) -> None:

@@ -1,29 +1,39 @@
-"""The durable pull consumer: JetStream -> ledger, acknowledged only after commit."""
+"""The durable pull consumer: JetStream -> ledger, acknowledged only after commit.
+
+Two tasks overlap the work of consecutive batches: the reader pulls, decodes and prepares
+batch n+1 (Python) while the writer's transaction for batch n runs in PostgreSQL; a queue
+of one batch between them bounds memory and applies back-pressure to the pulls.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import uuid
-from collections import defaultdict
-from dataclasses import replace
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
 
 import psycopg
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
-from fulcrum.audit.chain import prepare
-from fulcrum.events.codec import IncomingEvent, UndecodableEvent, decode
+from fulcrum.audit.chain import PreparedEntry
+from fulcrum.events.codec import UndecodableEvent
+from fulcrum.events.pull import ContinuousPull
 from fulcrum.events.streams import STREAM, SUBJECTS
 from fulcrum.kit.logging import get_logger
 from fulcrum.observability.metrics import WORKER_LAG, WORKER_PENDING, WORKER_SET_ASIDE
+from fulcrum.worker.intake import prepare_event
 from fulcrum.worker.writer import LedgerWriter
 
 log = get_logger(__name__)
 
 CONSUMER = "fulcrum-ledger"
+_YIELD_EVERY = 50  # messages decoded between two turns of the event loop
+_IN_FLIGHT = 2  # transactions at once: one committing, the next running its statements
 
 
 def consumer_config(max_ack_pending: int) -> ConsumerConfig:
@@ -38,80 +48,136 @@ def consumer_config(max_ack_pending: int) -> ConsumerConfig:
     )
 
 
+async def ensure_consumer(js: JetStreamContext, config: ConsumerConfig) -> None:
+    """Create the durable consumer unless it exists (several workers share it)."""
+    try:
+        await js.consumer_info(STREAM, CONSUMER)
+    except NotFoundError:
+        await js.add_consumer(STREAM, config)
+
+
+@dataclass
+class Batch:
+    """Pulled messages, decoded and prepared, grouped by tenant (one transaction each)."""
+
+    by_tenant: dict[uuid.UUID, list[tuple[Msg, PreparedEntry]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    pending: int = 0  # messages left in the consumer when the last one was delivered
+    oldest: dt.datetime | None = None
+
+
 class LedgerConsumer:
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: NatsClient,
         writer: LedgerWriter,
         *,
         batch: int = 1000,
         max_ack_pending: int = 20_000,
     ) -> None:
-        self._js = js
+        self._nc = nc
         self._writer = writer
         self._batch = batch
         self._max_ack_pending = max_ack_pending
 
     async def run(self, stop: asyncio.Event) -> None:
-        sub = await self._js.pull_subscribe(
-            SUBJECTS[0],
-            durable=CONSUMER,
-            stream=STREAM,
-            config=consumer_config(self._max_ack_pending),
-        )
+        await ensure_consumer(self._nc.jetstream(), consumer_config(self._max_ack_pending))
+        puller = ContinuousPull(self._nc, stream=STREAM, consumer=CONSUMER, batch=self._batch)
+        await puller.start()
+        ready: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._read(puller, ready, stop))
+                tasks.create_task(self._drain(ready))
+        finally:
+            await puller.stop()
+
+    async def _read(
+        self, puller: ContinuousPull, ready: asyncio.Queue[Batch | None], stop: asyncio.Event
+    ) -> None:
         while not stop.is_set():
-            try:
-                messages = await sub.fetch(self._batch, timeout=1.0)
-            except NatsTimeout:
+            messages = await puller.next_batch(timeout=1.0)
+            if messages:
+                await ready.put(await self._decode(messages))
+            else:
                 WORKER_PENDING.set(0)
                 WORKER_LAG.set(0)
-                continue
-            except Exception as exc:
-                log.warning("worker.fetch_failed", error=type(exc).__name__)
-                await asyncio.sleep(0.5)
-                continue
-            await self.handle(messages)
+        await ready.put(None)  # the writer finishes the batch it has, then stops
 
-    async def handle(self, messages: list[Msg]) -> None:
-        by_tenant: dict[uuid.UUID, list[tuple[Msg, IncomingEvent]]] = defaultdict(list)
-        for msg in messages:
+    async def _drain(self, ready: asyncio.Queue[Batch | None]) -> None:
+        in_flight: deque[asyncio.Task[None]] = deque()
+        while (batch := await ready.get()) is not None:
+            for tenant_id, items in batch.by_tenant.items():
+                while len(in_flight) >= _IN_FLIGHT:
+                    await in_flight.popleft()
+                in_flight.append(await self._start_write(tenant_id, items))
+            self._report(batch)
+        for task in in_flight:
+            await task
+
+    async def _start_write(
+        self, tenant_id: uuid.UUID, items: list[tuple[Msg, PreparedEntry]]
+    ) -> asyncio.Task[None]:
+        """Start writing a tenant's events; return once its transaction holds the tenant's
+        chain head and has run its statements (or ended), so that the next transaction is
+        sent while this one commits and acknowledges: it waits on the head's lock inside
+        PostgreSQL and proceeds the moment this one commits, in the order they started."""
+        executed = asyncio.Event()
+        task = asyncio.create_task(self._write_tenant(tenant_id, items, executed))
+        waiter = asyncio.create_task(executed.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        return task
+
+    async def _decode(self, messages: list[Msg]) -> Batch:
+        """Decode and prepare; events that can never be stored are set aside (terminated)."""
+        batch = Batch(pending=messages[-1].metadata.num_pending)
+        for index, msg in enumerate(messages, start=1):
+            if index % _YIELD_EVERY == 0:
+                # Let the writer's transaction take its next step: a whole batch decoded
+                # without a pause would hold PostgreSQL's answers for its full duration.
+                await asyncio.sleep(0)
             try:
-                event = decode(msg.data)
-                event = replace(event, entry=prepare(event.entry))
+                prepared = prepare_event(msg.data)
             except (UndecodableEvent, ValueError) as exc:
                 log.error("worker.event_set_aside", reason=str(exc), subject=msg.subject)
                 WORKER_SET_ASIDE.inc()
                 await msg.term()
                 continue
-            by_tenant[event.entry.tenant_id].append((msg, event))
-        for tenant_id, items in by_tenant.items():
-            await self._write_tenant(tenant_id, items)
-        self._report(messages, by_tenant)
+            batch.by_tenant[prepared.tenant_id].append((msg, prepared))
+            if batch.oldest is None or prepared.occurred_at < batch.oldest:
+                batch.oldest = prepared.occurred_at
+        return batch
+
+    def _report(self, batch: Batch) -> None:
+        WORKER_PENDING.set(batch.pending)
+        if batch.pending and batch.oldest is not None:
+            WORKER_LAG.set((dt.datetime.now(dt.UTC) - batch.oldest).total_seconds())
+        else:
+            WORKER_LAG.set(0)
 
     async def _write_tenant(
-        self, tenant_id: uuid.UUID, items: list[tuple[Msg, IncomingEvent]]
+        self,
+        tenant_id: uuid.UUID,
+        items: list[tuple[Msg, PreparedEntry]],
+        executed: asyncio.Event,
     ) -> None:
         try:
-            await self._writer.write(tenant_id, [event for _, event in items])
+            await self._writer.write(
+                tenant_id, [prepared for _, prepared in items], executed=executed
+            )
         except psycopg.errors.ForeignKeyViolation:
             log.error("worker.unknown_tenant", tenant_id=str(tenant_id), events=len(items))
             WORKER_SET_ASIDE.inc(len(items))
-            await asyncio.gather(*(msg.term() for msg, _ in items))
+            for msg, _ in items:
+                await msg.term()
             return
         except Exception as exc:
             # Not written: hand the events back for redelivery (the ledger dedupes).
             log.warning("worker.write_failed", tenant_id=str(tenant_id), error=type(exc).__name__)
-            await asyncio.gather(*(msg.nak(delay=1.0) for msg, _ in items))
+            for msg, _ in items:
+                await msg.nak(delay=1.0)
             return
-        await asyncio.gather(*(msg.ack() for msg, _ in items))
-
-    def _report(
-        self, messages: list[Msg], batch: dict[uuid.UUID, list[tuple[Msg, IncomingEvent]]]
-    ) -> None:
-        pending = messages[-1].metadata.num_pending if messages else 0
-        WORKER_PENDING.set(pending)
-        times = [event.entry.occurred_at for items in batch.values() for _, event in items]
-        if pending and times:
-            WORKER_LAG.set((dt.datetime.now(dt.UTC) - min(times)).total_seconds())
-        else:
-            WORKER_LAG.set(0)
+        for msg, _ in items:
+            await msg.ack()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 
 from fastapi import FastAPI, Response
@@ -36,8 +37,17 @@ def create_health_app(resources: Resources) -> FastAPI:
     return app
 
 
+def tune_gc() -> None:
+    """The worker allocates and drops a few dozen objects per event: at the default
+    threshold (700) the cyclic collector would run every dozen or so events, about a tenth
+    of the worker's time. What startup made lives for good: frozen, out of every collection."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 50)
+
+
 async def run_worker(settings: Settings) -> None:
     signer = CheckpointSigner(Secrets(settings).require("audit_signing_key").get())
+    tune_gc()
     resources = Resources(settings, Service.WORKER)
     await resources.open()
     http = embedded_server(
@@ -58,7 +68,7 @@ async def run_worker(settings: Settings) -> None:
             checkpoint_every_records=settings.checkpoint_every_records,
             checkpoint_every_seconds=settings.checkpoint_every_seconds,
         )
-        consumer = LedgerConsumer(nats.jetstream(), writer)
+        consumer = LedgerConsumer(nats, writer)
         housekeeper = Housekeeper(
             resources.db, nats, writer, retention_days=settings.decisions_retention_days
         )

@@ -4,21 +4,41 @@ The chain head row is locked for the transaction, so several workers can write t
 tenant without forking its chain. Events already in the ledger (a redelivery after a crash
 between commit and acknowledgement) are skipped by their unique event id, so writing the
 same batch twice changes nothing.
+
+Two ways to a commit, both pipelined (psycopg sends statements without waiting for each
+other's results):
+
+- Predicted: when this writer knows where the tenant's chain ends (its own last batch),
+  it links the batch in Python first, then sends lock, insert and head update in one
+  round trip, and checks under the lock that the head was the one predicted. PostgreSQL
+  never waits for Python in the middle of the transaction.
+- Checked: otherwise (a first batch, another writer moved the head, or some events are
+  redeliveries, which the unique event id refuses), it reads the head and the event ids
+  already stored under the lock, then links the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
+import psycopg
+
 from fulcrum.audit import repository as repo
-from fulcrum.audit.chain import chain
+from fulcrum.audit.chain import Link, PreparedEntry, link
 from fulcrum.audit.checkpoints import CheckpointSigner
-from fulcrum.events.codec import IncomingEvent
 from fulcrum.kit.db import Database
 from fulcrum.observability.metrics import WORKER_WRITTEN
+
+Head = tuple[int, bytes]  # (seq, hash) of a chain's newest record
+_PREDICTED_TENANTS = 10_000  # chain heads remembered, most recently written first
+
+
+class _HeadMoved(Exception):
+    """The chain head under the lock was not the predicted one."""
 
 
 class LedgerWriter:
@@ -34,44 +54,124 @@ class LedgerWriter:
         self._signer = signer
         self._every_records = checkpoint_every_records
         self._every = dt.timedelta(seconds=checkpoint_every_seconds)
+        # Where each tenant's chain will end once the batches linked so far commit.
+        self._predicted: OrderedDict[uuid.UUID, Head] = OrderedDict()
+        # Whether decision_rollups is ours to write (not a continuous aggregate): asked once.
+        self._rollups: bool | None = None
 
-    async def write(self, tenant_id: uuid.UUID, events: Sequence[IncomingEvent]) -> int:
-        """Chain and store the events not yet in the ledger; return how many were new.
+    async def write(
+        self,
+        tenant_id: uuid.UUID,
+        entries: Sequence[PreparedEntry],
+        *,
+        executed: asyncio.Event | None = None,
+    ) -> int:
+        """Chain and store the entries not yet in the ledger; return how many were new.
 
-        Entries come prepared (``audit.chain.prepare``), so chaining cannot fail."""
-        async with self._db.tenant_tx(tenant_id) as conn:
-            head_seq, head_hash = await repo.lock_head(conn)
-            seen = await repo.existing_event_ids(conn, [e.entry.event_id for e in events])
-            fresh: list[IncomingEvent] = []
-            for event in events:
-                if event.entry.event_id not in seen:
-                    seen.add(event.entry.event_id)
-                    fresh.append(event)
-            if not fresh:
-                return 0
-            records = chain(
-                [e.entry for e in fresh], head_seq=head_seq, head_hash=head_hash, prepared=True
-            )
-            await repo.insert_records(conn, records)
-            await repo.insert_decisions(conn, [e.decision for e in fresh if e.decision])
-            await repo.set_head(conn, records[-1].seq, records[-1].hash)
-            await self._checkpoint_if_due(conn, tenant_id, records[-1].seq, records[-1].hash)
-        for kind, count in Counter(e.entry.kind.value for e in fresh).items():
+        Entries come prepared (``audit.chain.prepare``), so linking cannot fail.
+        ``executed`` is set once the records are inserted under the head's lock, when only
+        the commit remains: a next write started then queues behind this one."""
+        if not entries:
+            return 0
+        if self._rollups is None:
+            async with self._db.tx() as conn:
+                self._rollups = await repo.rollups_are_written(conn)
+        executed = executed or asyncio.Event()
+        fresh = await self._write_predicted(tenant_id, entries, executed)
+        if fresh is None:
+            fresh = await self._store_checked(tenant_id, entries, executed)
+        for kind, count in Counter(p.kind.value for p in fresh).items():
             WORKER_WRITTEN.labels(kind=kind).inc(count)
         return len(fresh)
+
+    async def _write_predicted(
+        self, tenant_id: uuid.UUID, entries: Sequence[PreparedEntry], executed: asyncio.Event
+    ) -> Sequence[PreparedEntry] | None:
+        """The entries, stored after the predicted head; None if there is no prediction or
+        it did not hold (nothing was stored then)."""
+        predicted = self._predicted.get(tenant_id)
+        if predicted is None:
+            return None
+        links = link(entries, head_seq=predicted[0], head_hash=predicted[1])
+        self._remember(tenant_id, links[-1])  # a concurrent next batch links after these
+        try:
+            await self._store_predicted(tenant_id, predicted, links, executed)
+        except (_HeadMoved, psycopg.errors.UniqueViolation):
+            return None
+        except BaseException:
+            self._predicted.pop(tenant_id, None)
+            raise
+        return entries
+
+    async def _store_predicted(
+        self, tenant_id: uuid.UUID, predicted: Head, links: list[Link], executed: asyncio.Event
+    ) -> None:
+        async with self._db.tenant_tx(tenant_id, pipeline=True) as conn:
+            head = await repo.lock_head(conn)
+            await repo.insert_batch(conn, links, rollups=self._rollups is not False)
+            await repo.set_head(conn, links[-1].seq, links[-1].hash)
+            last = await repo.last_checkpoint(conn)  # the round trip: all of the above runs
+            if await repo.read_head(head) != predicted:
+                raise _HeadMoved  # rolls the transaction back, insert included
+            executed.set()
+            await self._checkpoint_if_due(conn, tenant_id, (links[-1].seq, links[-1].hash), last)
+
+    async def _store_checked(
+        self, tenant_id: uuid.UUID, entries: Sequence[PreparedEntry], executed: asyncio.Event
+    ) -> list[PreparedEntry]:
+        self._predicted.pop(tenant_id, None)
+        try:
+            return await self._store_checked_tx(tenant_id, entries, executed)
+        except BaseException:
+            self._predicted.pop(tenant_id, None)
+            raise
+
+    async def _store_checked_tx(
+        self, tenant_id: uuid.UUID, entries: Sequence[PreparedEntry], executed: asyncio.Event
+    ) -> list[PreparedEntry]:
+        async with self._db.tenant_tx(tenant_id, pipeline=True) as conn:
+            head = await repo.lock_head(conn)
+            seen = await repo.existing_event_ids(conn, [p.event_id for p in entries])
+            head_seq, head_hash = await repo.read_head(head)
+            fresh: list[PreparedEntry] = []
+            for prepared in entries:
+                if prepared.event_id not in seen:
+                    seen.add(prepared.event_id)
+                    fresh.append(prepared)
+            if not fresh:
+                return fresh
+            links = link(fresh, head_seq=head_seq, head_hash=head_hash)
+            self._remember(tenant_id, links[-1])
+            await repo.insert_batch(conn, links, rollups=self._rollups is not False)
+            await repo.set_head(conn, links[-1].seq, links[-1].hash)
+            last = await repo.last_checkpoint(conn)
+            executed.set()
+            await self._checkpoint_if_due(conn, tenant_id, (links[-1].seq, links[-1].hash), last)
+        return fresh
+
+    def _remember(self, tenant_id: uuid.UUID, newest: Link) -> None:
+        self._predicted[tenant_id] = (newest.seq, newest.hash)
+        self._predicted.move_to_end(tenant_id)
+        if len(self._predicted) > _PREDICTED_TENANTS:
+            self._predicted.popitem(last=False)
 
     async def checkpoint_if_due(self, tenant_id: uuid.UUID) -> None:
         """Pin the newest record of an idle tenant once ``checkpoint_every_seconds`` passed."""
         async with self._db.tenant_tx(tenant_id) as conn:
             seq, hash_ = await repo.head(conn)
             if seq:
-                await self._checkpoint_if_due(conn, tenant_id, seq, hash_)
+                last = await repo.last_checkpoint(conn)
+                await self._checkpoint_if_due(conn, tenant_id, (seq, hash_), last)
 
     async def _checkpoint_if_due(
-        self, conn: repo.Conn, tenant_id: uuid.UUID, seq: int, hash_: bytes
+        self,
+        conn: repo.Conn,
+        tenant_id: uuid.UUID,
+        newest: Head,
+        last: tuple[int, dt.datetime] | None,
     ) -> None:
+        seq, hash_ = newest
         now = dt.datetime.now(dt.UTC)
-        last = await repo.last_checkpoint(conn)
         if last is not None and last[0] >= seq:
             return
         if last is None or seq - last[0] >= self._every_records or now - last[1] >= self._every:

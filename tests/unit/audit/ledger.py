@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from fulcrum.audit.chain import chain
+from fulcrum.audit.chain import canonical_details, link, prepare
 from fulcrum.audit.checkpoints import Checkpoint, CheckpointSigner
 from fulcrum.audit.records import GENESIS_HASH, LedgerEntry, LedgerRecord, RecordKind
 
@@ -65,6 +67,21 @@ def change_entry(n: int, tenant_id: uuid.UUID = TENANT) -> LedgerEntry:
             "comment": "Tighten refunds — ≤ 1 000 € 🔒",
         },
     )
+
+
+def chain(entries: Sequence[LedgerEntry], *, head_seq: int, head_hash: bytes) -> list[LedgerRecord]:
+    """Records as the worker makes them: every entry prepared, then linked after the head;
+    each with its entry as the ledger stores it (details as ``jsonb`` gives them back)."""
+    links = link([prepare(e) for e in entries], head_seq=head_seq, head_hash=head_hash)
+    return [
+        LedgerRecord(stored(e), x.seq, x.prev_hash, x.hash)
+        for e, x in zip(entries, links, strict=True)
+    ]
+
+
+def stored(entry: LedgerEntry) -> LedgerEntry:
+    details = canonical_details(entry.details)
+    return entry if details == entry.details else replace(entry, details=details)
 
 
 def entries(count: int, tenant_id: uuid.UUID = TENANT) -> list[LedgerEntry]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from fulcrum.audit.chain import canonical_details, chain, record_hash
+from fulcrum.audit.chain import canonical_details, record_hash
 from fulcrum.audit.records import GENESIS_HASH, LedgerEntry
-from tests.unit.audit.ledger import change_entry, decision_entry
+from tests.unit.audit.ledger import chain, change_entry, decision_entry
 
 
 def read_back(details: dict[str, Any]) -> dict[str, Any]:

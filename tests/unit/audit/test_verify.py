@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fulcrum.audit.chain import chain, record_hash
+from fulcrum.audit.chain import record_hash
 from fulcrum.audit.checkpoints import Checkpoint, CheckpointSigner, CheckpointVerifier
 from fulcrum.audit.records import GENESIS_HASH, LedgerRecord
 from fulcrum.audit.verify import VerificationResult, verify_chain
@@ -16,6 +16,7 @@ from tests.unit.audit.ledger import (
     OTHER_TENANT,
     SIGNED_AT,
     TENANT,
+    chain,
     decision_entry,
     entries,
     private_key_pem,
