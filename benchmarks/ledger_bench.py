@@ -65,6 +65,7 @@ from fulcrum.auth.scopes import Scope
 from fulcrum.container import checkpoint_verifier
 from fulcrum.decisions.bundles import BundleCache
 from fulcrum.decisions.service import DecisionInput, DecisionService, decision_event
+from fulcrum.decisions.voids import DecisionVoids
 from fulcrum.engine.model import DecisionRequest
 from fulcrum.events.codec import decode, encode_decision
 from fulcrum.events.publisher import EventPublisher
@@ -747,7 +748,12 @@ async def run(stack: LiveStack) -> list[tuple[uuid.UUID, int]]:
             "off": DecisionService(bundles, None),
             "on": DecisionService(
                 bundles,
-                EventPublisher(lambda: nats, max_inflight=settings.events_max_inflight),
+                EventPublisher(
+                    lambda: nats,
+                    max_inflight=settings.events_max_inflight,
+                    retry_budget=settings.events_publish_retry_seconds,
+                ),
+                voids=DecisionVoids(api_db),
                 best_effort=settings.audit_best_effort,
             ),
         }

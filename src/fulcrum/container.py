@@ -12,6 +12,7 @@ from fulcrum.auth.jwt import DevIssuer, JwksKeySource, JwtVerifier, KeySource, P
 from fulcrum.decisions.bundles import BundleCache
 from fulcrum.decisions.service import DecisionService
 from fulcrum.decisions.simulate import SimulationService
+from fulcrum.decisions.voids import DecisionVoids
 from fulcrum.events.publisher import EventPublisher
 from fulcrum.kit.config import Settings
 from fulcrum.kit.db import conninfo
@@ -95,7 +96,12 @@ def build_services(settings: Settings, resources: Resources) -> Services:
         bundles=bundles,
         decisions=DecisionService(
             bundles,
-            EventPublisher(lambda: resources.nats, max_inflight=settings.events_max_inflight),
+            EventPublisher(
+                lambda: resources.nats,
+                max_inflight=settings.events_max_inflight,
+                retry_budget=settings.events_publish_retry_seconds,
+            ),
+            voids=DecisionVoids(db),
             best_effort=settings.audit_best_effort,
         ),
         simulations=SimulationService(db),

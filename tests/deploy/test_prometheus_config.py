@@ -48,6 +48,8 @@ KNOWN_METRICS = frozenset(
         "fulcrum_worker_lag_seconds",
         "fulcrum_ledger_verification_failures_total",
         "fulcrum_decisions_unrecorded_total",
+        "fulcrum_decision_voids_total",
+        "fulcrum_decision_void_failures_total",
     }
 )
 HISTOGRAMS = frozenset({"fulcrum_request_duration_seconds", "fulcrum_decision_evaluation_seconds"})

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
 from fulcrum.decisions.bundles import BundleCache
+from fulcrum.decisions.voids import DecisionVoids
 from fulcrum.engine.compiler import Bundle
 from fulcrum.engine.model import EVALUATION_ERROR, Action, DecisionRequest, Evaluation, Verdict
 from fulcrum.events.codec import ACTIONS, OutgoingEvent, encode_decision
-from fulcrum.events.publisher import EventPublisher
+from fulcrum.events.publisher import EventPublisher, Unconfirmed
 from fulcrum.kit.errors import FulcrumError, InvalidArgument
 from fulcrum.kit.ids import uuid7
 from fulcrum.kit.logging import get_logger
@@ -98,10 +99,12 @@ class DecisionService:
         bundles: BundleCache,
         publisher: EventPublisher | None,
         *,
+        voids: DecisionVoids | None = None,
         best_effort: bool = False,
     ) -> None:
         self._bundles = bundles
         self._publisher = publisher
+        self._voids = voids
         self._best_effort = best_effort
 
     async def evaluate(self, principal: Principal, item: DecisionInput) -> Decision:
@@ -139,11 +142,29 @@ class DecisionService:
         ]
         try:
             await self._publisher.publish(events)
+        except Unconfirmed as exc:
+            if self._best_effort:
+                self._count_unrecorded(len(events))
+                return
+            if self._voids is not None:
+                # Refused, yet the events may be stored: the ledger must say they were not
+                # answered.
+                await self._voids.record(
+                    tenant_id,
+                    actor=principal.actor,
+                    trace_ids=[d.trace_id for d in decisions],
+                    decision_ids=[d.decision_id for d in decisions],
+                    reason=str(exc.refusal),
+                )
+            raise exc.refusal from exc
         except FulcrumError:
             if not self._best_effort:
                 raise
-            log.error("decision.unrecorded", decisions=len(events))
-            DECISIONS_UNRECORDED.inc(len(events))
+            self._count_unrecorded(len(events))
+
+    def _count_unrecorded(self, count: int) -> None:
+        log.error("decision.unrecorded", decisions=count)
+        DECISIONS_UNRECORDED.inc(count)
 
     async def _bundle(self, tenant_id: uuid.UUID) -> Bundle | None:
         """The tenant's bundle, or None when it cannot be loaded or compiled (fail closed)."""

@@ -5,9 +5,14 @@ stored it; events of concurrent requests (and of one batch) are in flight togeth
 connection, so the cost is one round trip, not one per event. The number of events in
 flight is bounded: past the bound the caller is refused at once (the API answers
 RESOURCE_EXHAUSTED) instead of queueing without limit. When NATS is not connected the
-caller is refused before anything is sent, so a refused decision is never recorded. A
+caller is refused before anything is sent, so that refused decision is never recorded. A
 publish interrupted by a disconnect is retried under the same id until ``retry_budget``
 runs out; JetStream's duplicate window stores it once.
+
+Once events were sent, a failure is not proof that nothing was stored: the server may have
+stored an event whose acknowledgement was lost, and nats-py flushes publishes it buffered
+during a reconnect. ``publish`` then raises :class:`Unconfirmed`, naming every event of
+the call, so the caller can record that those decisions were not answered.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from nats.errors import Error as NatsError
 from nats.js.errors import APIError, ServiceUnavailableError
 
 from fulcrum.events.codec import OutgoingEvent
-from fulcrum.kit.errors import ResourceExhausted, Unavailable
+from fulcrum.kit.errors import FulcrumError, ResourceExhausted, Unavailable
 from fulcrum.kit.logging import get_logger
 from fulcrum.observability.metrics import EVENT_PUBLISH_INFLIGHT, EVENT_PUBLISH_REFUSED
 
@@ -32,6 +37,17 @@ class EventPathSaturated(ResourceExhausted):
     """Too many events in flight: shed load now rather than queue without bound."""
 
     http_status = 503
+
+
+class Unconfirmed(Exception):
+    """Events were sent, but not all were confirmed stored: any of them may be in the stream.
+
+    ``refusal`` is what to answer the caller; ``msg_ids`` are all the events of the call."""
+
+    def __init__(self, refusal: FulcrumError, msg_ids: Sequence[str]) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+        self.msg_ids = list(msg_ids)
 
 
 class EventPublisher:
@@ -54,7 +70,9 @@ class EventPublisher:
         return self._inflight
 
     async def publish(self, events: Sequence[OutgoingEvent]) -> None:
-        """Return once JetStream stored every event; raise when that cannot be promised."""
+        """Return once JetStream stored every event; raise when that cannot be promised:
+        ``Unavailable`` or ``EventPathSaturated`` before anything was sent, ``Unconfirmed``
+        after."""
         client = self._nats()
         if client is None or not client.is_connected:
             EVENT_PUBLISH_REFUSED.labels(reason="disconnected").inc(len(events))
@@ -68,10 +86,21 @@ class EventPublisher:
         EVENT_PUBLISH_INFLIGHT.set(self._inflight)
         try:
             deadline = time.monotonic() + self._retry_budget
-            await asyncio.gather(*(self._store(client, event, deadline) for event in events))
+            # Every event runs its course, so none is still being retried once this returns.
+            outcomes = await asyncio.gather(
+                *(self._store(client, event, deadline) for event in events),
+                return_exceptions=True,
+            )
         finally:
             self._inflight -= len(events)
             EVENT_PUBLISH_INFLIGHT.set(self._inflight)
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            refusal = next((f for f in failures if isinstance(f, FulcrumError)), None)
+            raise Unconfirmed(
+                refusal or Unavailable("the event path failed before confirming the record"),
+                [event.msg_id for event in events],
+            ) from failures[0]
 
     async def _store(self, client: NatsClient, event: OutgoingEvent, deadline: float) -> None:
         js = client.jetstream()

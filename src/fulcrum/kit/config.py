@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         "fulcrum_decisions_unrecorded_total). Off: audit before answer.",
     )
     events_max_inflight: int = 2048
+    events_publish_retry_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a decision's event is retried through a NATS disconnect "
+        "before the decision is refused (and, if the event may be stored, voided).",
+    )
     events_stream_max_bytes: int = 4 * 1024**3
     events_stream_max_age_seconds: float = 7 * 24 * 3600
     audit_retired_keys_file: Path | None = Field(

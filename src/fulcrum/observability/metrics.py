@@ -61,6 +61,15 @@ EVENT_PUBLISH_REFUSED = Counter(
     ["reason"],
 )
 
+DECISION_VOIDS = Counter(
+    "fulcrum_decision_voids_total",
+    "Refused decisions whose events may have been stored all the same, given a void record.",
+)
+DECISION_VOIDS_FAILED = Counter(
+    "fulcrum_decision_void_failures_total",
+    "Refused decisions whose events may have been stored and whose void record could not "
+    "be written (PostgreSQL unavailable too): the ledger may show them as if answered.",
+)
 DECISIONS_UNRECORDED = Counter(
     "fulcrum_decisions_unrecorded_total",
     "Decisions answered without a durable record (only in best-effort audit mode; "
