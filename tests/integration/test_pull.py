@@ -288,3 +288,42 @@ async def test_recovers_after_a_nats_restart(stack: LiveStack, stream: Stream) -
         if not stack.devstack.nats.is_running():
             await asyncio.to_thread(stack.devstack.nats.start)
         await puller.stop()
+
+
+async def test_a_stream_message_with_a_status_header_is_still_a_message(stream: Stream) -> None:
+    """Status replies are told apart by their missing ack subject, not by the header alone:
+    an event carrying a "Status" header of its own is delivered like any other."""
+    await stream.add_consumer()
+    await stream.js.publish(f"{stream.prefix}.event", b"spoof", headers={"Status": "404"})
+    puller = stream.pull(batch=10)
+    await puller.start()
+    try:
+        [msg] = await puller.next_batch(timeout=5)
+        assert msg.data == b"spoof"
+        await msg.ack()
+    finally:
+        await puller.stop()
+
+
+async def test_stop_hands_buffered_messages_back_at_once(stream: Stream) -> None:
+    await stream.add_consumer(ack_wait=60)
+    await stream.publish(30)
+    first = stream.pull(batch=10)
+    await first.start()
+    await eventually(lambda: buffered_at_least(first, 20), "20 messages buffered")
+    taken = await first.next_batch(timeout=5)
+    for msg in taken:
+        await msg.ack()
+    await first.stop()  # the 10+ still buffered are nak'd, not held for the 60 s ack_wait
+    second = stream.pull(batch=50)
+    await second.start()
+    try:
+        again: list[int] = []
+        deadline = time.monotonic() + 10
+        while len(again) < 30 - len(taken) and time.monotonic() < deadline:
+            for msg in await second.next_batch(timeout=1):
+                again.append(int(msg.data))
+                await msg.ack()
+        assert sorted(again) == sorted(set(range(30)) - {int(m.data) for m in taken})
+    finally:
+        await second.stop()

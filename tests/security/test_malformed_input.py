@@ -81,6 +81,18 @@ REST_CASES = [
     ("POST", "/v1/members", {"external_user_id": "u1", "role": "viewer", "x": 1}, "x"),
     ("GET", "/v1/members?page_token=%%%", None, "page_token"),
     ("GET", "/v1/api-keys?page_size=1000", None, "page_size"),
+    # What the audit ledger cannot store is refused before a decision is made: a decision
+    # it could not record must not be answered.
+    ("POST", "/v1/decisions", {"tool": {"name": "db\x00query"}}, "tool.name"),
+    ("POST", "/v1/decisions", {"tool": {"name": "t"}, "agent": {"id": "a\x00"}}, "agent.id"),
+    ("POST", "/v1/decisions", {"tool": {"name": "t"}, "model": {"id": "\x00"}}, "model.id"),
+    ("POST", "/v1/decisions", {"tool": {"name": "t"}, "cost": {"estimate": 1e20}}, "cost.estimate"),
+    (
+        "POST",
+        "/v1/policies",
+        {"name": "p", "rules": [{"id": "r", "action": "deny", "reason": "no\x00"}]},
+        "rules[0].reason",
+    ),
 ]
 
 

@@ -130,3 +130,10 @@ def test_a_time_beyond_any_calendar_is_refused() -> None:
     event.decision.time.seconds = 2**62
     with pytest.raises(UndecodableEvent, match="invalid event"):
         decode(event.SerializeToString())
+
+
+def test_a_time_with_nanos_out_of_range_is_refused() -> None:
+    event = events_pb2.Event.FromString(published())
+    event.decision.time.nanos = 1_000_000_000
+    with pytest.raises(UndecodableEvent, match="nanos"):
+        decode(event.SerializeToString())

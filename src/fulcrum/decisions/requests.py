@@ -21,10 +21,22 @@ MAX_STRUCT_BYTES = 64 * 1024
 MAX_DEPTH = 16
 
 
+# Costs are recorded in the audit ledger, whose JSON numbers hash stably only below this.
+MAX_COST = 2.0**53
+
+
 def _bounded(value: str, field: str, limit: int = MAX_NAME) -> str:
     if len(value) > limit:
         raise InvalidArgument(f"must be at most {limit} characters", field=field)
     return value
+
+
+def _recorded(value: str, field: str, limit: int = MAX_NAME) -> str:
+    """A field copied into the audit ledger: bounded, and free of NUL characters, which the
+    ledger cannot store (a decision it could not record must not be answered)."""
+    if "\x00" in value:
+        raise InvalidArgument("must not contain NUL characters", field=field)
+    return _bounded(value, field, limit)
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -66,16 +78,18 @@ def build_request(
         raise InvalidArgument(f"at most {MAX_ROLES} roles", field="agent.roles")
     if cost_estimate is not None and not math.isfinite(cost_estimate):
         raise InvalidArgument("must be a finite number", field="cost.estimate")
+    if cost_estimate is not None and abs(cost_estimate) >= MAX_COST:
+        raise InvalidArgument(f"must be below {MAX_COST:.0f} in magnitude", field="cost.estimate")
     return DecisionRequest(
-        tool_name=_bounded(tool_name, "tool.name"),
+        tool_name=_recorded(tool_name, "tool.name"),
         tool_args=_struct(tool_args, "tool.args"),
-        agent_id=_bounded(agent_id, "agent.id"),
+        agent_id=_recorded(agent_id, "agent.id"),
         agent_roles=tuple(
             _bounded(role, f"agent.roles[{i}]") for i, role in enumerate(agent_roles)
         ),
-        transport=_bounded(transport, "transport", 64),
+        transport=_recorded(transport, "transport", 64),
         input_text=_bounded(input_text, "input.text", MAX_TEXT),
-        model_id=_bounded(model_id, "model.id"),
+        model_id=_recorded(model_id, "model.id"),
         cost_estimate=cost_estimate,
         trust_score=None,
         context=_struct(context, "context"),

@@ -55,6 +55,8 @@ def string(value: object, path: str, *, max_chars: int, min_chars: int = 1) -> s
         fail(path, "must not be empty")
     if len(value) > max_chars:
         fail(path, f"must be at most {max_chars} characters (got {len(value)})")
+    if "\x00" in value:  # PostgreSQL stores no NUL in text or jsonb
+        fail(path, "must not contain NUL characters")
     return value
 
 

@@ -167,6 +167,8 @@ def _action(value: decisions_pb2.DecisionAction.ValueType) -> Action:
 
 def timestamp_datetime(ts: Timestamp) -> dt.datetime:
     # Timestamp.ToDatetime, at a third of its cost: the worker decodes every event.
+    if not 0 <= ts.nanos < 1_000_000_000:
+        raise ValueError(f"timestamp nanos {ts.nanos} out of range")
     return _EPOCH + dt.timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 

@@ -85,6 +85,7 @@ class ContinuousPull:
         self._live: str | None = None
         self._remaining = 0
         self._deadline = 0.0
+        self._reconnects = nc.stats["reconnects"]  # a change means requests were lost
         self._buffer: deque[Msg] = deque()
         self._ready = asyncio.Event()  # set while the buffer is not empty
 
@@ -110,12 +111,19 @@ class ContinuousPull:
         await self._top_up()
 
     async def stop(self) -> None:
+        """Stop pulling; what was delivered and never returned is handed back at once
+        (nak) rather than held until ``ack_wait`` runs out."""
         sub, self._sub = self._sub, None
         if sub is not None:
             await sub.unsubscribe()
         self._live = None
-        self._buffer.clear()
+        buffered, self._buffer = self._buffer, deque()
         self._ready.clear()
+        for msg in buffered:
+            try:
+                await msg.nak()
+            except NatsError:
+                break  # NATS is gone: JetStream redelivers after ack_wait anyway
 
     # The timeout is not a cancellation deadline (asyncio.timeout) but how long to wait
     # for a first message before answering with an empty batch.
@@ -141,7 +149,9 @@ class ContinuousPull:
         return messages
 
     async def _on_message(self, msg: Msg) -> None:
-        status = JetStreamContext.is_status_msg(msg)
+        # Stream messages carry their $JS.ACK reply subject; only status messages have none
+        # (a stream message's own "Status" header must not pass for one).
+        status = None if msg.reply else JetStreamContext.is_status_msg(msg)
         if status is None:
             self._buffer.append(msg)
             self._ready.set()
@@ -177,8 +187,11 @@ class ContinuousPull:
         if self._sub is None:
             return
         now = asyncio.get_running_loop().time()
-        if self._live is not None and now > self._deadline:
+        reconnects = self._nc.stats["reconnects"]
+        if self._live is not None and (now > self._deadline or reconnects != self._reconnects):
+            # Expired on the server long ago, or lost with the connection it was sent on.
             self._live = None
+        self._reconnects = reconnects
         if self._live is not None or len(self._buffer) > self._batch:
             return
         self._sent += 1

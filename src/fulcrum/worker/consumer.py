@@ -8,14 +8,17 @@ of one batch between them bounds memory and applies back-pressure to the pulls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import psycopg
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -34,6 +37,7 @@ log = get_logger(__name__)
 CONSUMER = "fulcrum-ledger"
 _YIELD_EVERY = 50  # messages decoded between two turns of the event loop
 _IN_FLIGHT = 2  # transactions at once: one committing, the next running its statements
+_RESTART_SECONDS = 1.0
 
 
 def consumer_config(max_ack_pending: int) -> ConsumerConfig:
@@ -82,6 +86,17 @@ class LedgerConsumer:
         self._max_ack_pending = max_ack_pending
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop``; a failure (NATS or PostgreSQL gone mid-way) is logged and
+        consuming starts again, so the worker never sits idle while it looks healthy."""
+        while not stop.is_set():
+            try:
+                await self._consume(stop)
+            except Exception as exc:
+                log.error("worker.consumer_failed", error=type(exc).__name__, detail=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _RESTART_SECONDS)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         await ensure_consumer(self._nc.jetstream(), consumer_config(self._max_ack_pending))
         puller = ContinuousPull(self._nc, stream=STREAM, consumer=CONSUMER, batch=self._batch)
         await puller.start()
@@ -143,7 +158,7 @@ class LedgerConsumer:
             except (UndecodableEvent, ValueError) as exc:
                 log.error("worker.event_set_aside", reason=str(exc), subject=msg.subject)
                 WORKER_SET_ASIDE.inc()
-                await msg.term()
+                await _settle([msg], Msg.term)
                 continue
             batch.by_tenant[prepared.tenant_id].append((msg, prepared))
             if batch.oldest is None or prepared.occurred_at < batch.oldest:
@@ -170,14 +185,26 @@ class LedgerConsumer:
         except psycopg.errors.ForeignKeyViolation:
             log.error("worker.unknown_tenant", tenant_id=str(tenant_id), events=len(items))
             WORKER_SET_ASIDE.inc(len(items))
-            for msg, _ in items:
-                await msg.term()
+            await _settle([msg for msg, _ in items], Msg.term)
             return
         except Exception as exc:
             # Not written: hand the events back for redelivery (the ledger dedupes).
             log.warning("worker.write_failed", tenant_id=str(tenant_id), error=type(exc).__name__)
-            for msg, _ in items:
-                await msg.nak(delay=1.0)
+            await _settle([msg for msg, _ in items], _nak_soon)
             return
-        for msg, _ in items:
-            await msg.ack()
+        await _settle([msg for msg, _ in items], Msg.ack)
+
+
+async def _nak_soon(msg: Msg) -> None:
+    await msg.nak(delay=1.0)
+
+
+async def _settle(messages: list[Msg], how: Callable[[Msg], Awaitable[None]]) -> None:
+    """Ack, nak or term each message. If NATS is gone, the rest are left to JetStream, which
+    redelivers them after ack_wait (and the ledger skips what it already holds)."""
+    for msg in messages:
+        try:
+            await how(msg)
+        except NatsError as exc:
+            log.warning("worker.settle_failed", error=type(exc).__name__, left=len(messages))
+            return

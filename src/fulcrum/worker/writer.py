@@ -9,18 +9,23 @@ Two ways to a commit, both pipelined (psycopg sends statements without waiting f
 other's results):
 
 - Predicted: when this writer knows where the tenant's chain ends (its own last batch),
-  it links the batch in Python first, then sends lock, insert and head update in one
-  round trip, and checks under the lock that the head was the one predicted. PostgreSQL
-  never waits for Python in the middle of the transaction.
+  it links the batch in Python first, then sends lock, insert and head update together,
+  and checks under the lock that the head was the one predicted. PostgreSQL never waits
+  for Python in the middle of the transaction. After another worker was seen moving the
+  head, the tenant is not predicted for a while (its batches would mostly miss).
 - Checked: otherwise (a first batch, another writer moved the head, or some events are
   redeliveries, which the unique event id refuses), it reads the head and the event ids
   already stored under the lock, then links the rest.
+
+Beyond those, psycopg syncs the pipeline at BEGIN and at commit: a few round trips per
+batch, not one per statement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
@@ -35,6 +40,7 @@ from fulcrum.observability.metrics import WORKER_WRITTEN
 
 Head = tuple[int, bytes]  # (seq, hash) of a chain's newest record
 _PREDICTED_TENANTS = 10_000  # chain heads remembered, most recently written first
+_SHARED_SECONDS = 10.0
 
 
 class _HeadMoved(Exception):
@@ -56,6 +62,8 @@ class LedgerWriter:
         self._every = dt.timedelta(seconds=checkpoint_every_seconds)
         # Where each tenant's chain will end once the batches linked so far commit.
         self._predicted: OrderedDict[uuid.UUID, Head] = OrderedDict()
+        # Tenants another writer was seen writing, until when not to predict their head.
+        self._shared: dict[uuid.UUID, float] = {}
         # Whether decision_rollups is ours to write (not a continuous aggregate): asked once.
         self._rollups: bool | None = None
 
@@ -90,13 +98,18 @@ class LedgerWriter:
         """The entries, stored after the predicted head; None if there is no prediction or
         it did not hold (nothing was stored then)."""
         predicted = self._predicted.get(tenant_id)
-        if predicted is None:
+        if predicted is None or time.monotonic() < self._shared.get(tenant_id, 0.0):
             return None
         links = link(entries, head_seq=predicted[0], head_hash=predicted[1])
         self._remember(tenant_id, links[-1])  # a concurrent next batch links after these
         try:
             await self._store_predicted(tenant_id, predicted, links, executed)
-        except (_HeadMoved, psycopg.errors.UniqueViolation):
+        except _HeadMoved:
+            # Another worker writes this tenant too: its batches interleave with ours, so
+            # predictions would mostly miss (each a rolled-back transaction). Check instead.
+            self._shared[tenant_id] = time.monotonic() + _SHARED_SECONDS
+            return None
+        except psycopg.errors.UniqueViolation:  # redelivered events: the checked path skips them
             return None
         except BaseException:
             self._predicted.pop(tenant_id, None)
@@ -154,6 +167,9 @@ class LedgerWriter:
         self._predicted.move_to_end(tenant_id)
         if len(self._predicted) > _PREDICTED_TENANTS:
             self._predicted.popitem(last=False)
+        until = self._shared.get(tenant_id)
+        if until is not None and until < time.monotonic():
+            del self._shared[tenant_id]
 
     async def checkpoint_if_due(self, tenant_id: uuid.UUID) -> None:
         """Pin the newest record of an idle tenant once ``checkpoint_every_seconds`` passed."""
