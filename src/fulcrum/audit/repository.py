@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,23 +182,16 @@ async def insert_checkpoint(conn: Conn, cp: Checkpoint) -> None:
     )
 
 
-async def stream_records(
-    conn: Conn, from_seq: int, to_seq: int | None, batch: int = 2000
-) -> AsyncIterator[LedgerRecord]:
-    """Records in seq order, fetched in pages so millions stream in constant memory."""
-    after = from_seq - 1
-    while True:
-        cur = await conn.execute(
-            f"SELECT {RECORD_COLUMNS} FROM audit_records WHERE seq > %s "
-            "AND (%s::bigint IS NULL OR seq <= %s) ORDER BY seq LIMIT %s",
-            (after, to_seq, to_seq, batch),
-        )
-        rows = await cur.fetchall()
-        for row in rows:
-            yield record_from_row(row)
-        if len(rows) < batch:
-            return
-        after = int(rows[-1][1])
+async def records_after(
+    conn: Conn, after_seq: int, to_seq: int | None, limit: int
+) -> list[LedgerRecord]:
+    """Up to ``limit`` records after ``after_seq`` (and up to ``to_seq``), in seq order."""
+    cur = await conn.execute(
+        f"SELECT {RECORD_COLUMNS} FROM audit_records WHERE seq > %s "
+        "AND (%s::bigint IS NULL OR seq <= %s) ORDER BY seq LIMIT %s",
+        (after_seq, to_seq, to_seq, limit),
+    )
+    return [record_from_row(row) for row in await cur.fetchall()]
 
 
 async def record_at(conn: Conn, seq: int) -> LedgerRecord | None:

@@ -19,6 +19,7 @@ from fulcrum.kit.errors import InvalidArgument, NotFound
 from fulcrum.kit.pagination import page_size
 
 MAX_FILTER_TEXT = 256
+EXPORT_PAGE = 2000  # records read per transaction while exporting
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,17 @@ class AuditService:
         start, end = _range(from_seq, to_seq)
 
         async def stream() -> AsyncIterator[LedgerRecord]:
-            async with self._db.tenant_tx(tenant_id) as conn:
-                async for record in repo.stream_records(conn, start, end):
+            # A page per short transaction: while a slow client reads, no pooled connection
+            # is held. Records never change once written, so the pages join up exactly.
+            after = start - 1
+            while True:
+                async with self._db.tenant_tx(tenant_id) as conn:
+                    page = await repo.records_after(conn, after, end, EXPORT_PAGE)
+                for record in page:
                     yield record
+                if len(page) < EXPORT_PAGE:
+                    return
+                after = page[-1].seq
 
         return stream()
 
