@@ -15,6 +15,8 @@ from psycopg.types.json import Jsonb
 
 from fulcrum.kit.tracing import current_trace_id, new_trace
 
+CHANGES_CHANNEL = "fulcrum_changes"  # LISTEN/NOTIFY channel; the payload is a tenant id
+
 
 async def record_change(
     conn: AsyncConnection[TupleRow],
@@ -35,3 +37,10 @@ async def record_change(
         """,
         (tenant_id, trace_id, actor, action, resource_type, resource_id, Jsonb(details or {})),
     )
+    await notify_changes(conn, tenant_id)
+
+
+async def notify_changes(conn: AsyncConnection[TupleRow], tenant_id: uuid.UUID) -> None:
+    """Tell the worker's relay, on commit, that this tenant has changes to publish (PostgreSQL
+    delivers the notification only if the transaction commits)."""
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, str(tenant_id)))

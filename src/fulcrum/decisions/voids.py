@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from psycopg.types.json import Jsonb
 
+from fulcrum.audit.changes import notify_changes
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
 from fulcrum.observability.metrics import DECISION_VOIDS, DECISION_VOIDS_FAILED
@@ -59,6 +60,7 @@ class DecisionVoids:
                         list(decision_ids),
                     ),
                 )
+                await notify_changes(conn, tenant_id)
         except Exception as exc:
             DECISION_VOIDS_FAILED.inc(len(decision_ids))
             log.error(

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fulcrum.audit.checkpoints import CheckpointSigner
 from fulcrum.kit.config import Service, Settings
+from fulcrum.kit.db import conninfo
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import Secrets
 from fulcrum.runtime import Resources
@@ -70,7 +71,11 @@ async def run_worker(settings: Settings) -> None:
         )
         consumer = LedgerConsumer(nats, writer)
         housekeeper = Housekeeper(
-            resources.db, nats, writer, retention_days=settings.decisions_retention_days
+            resources.db,
+            nats,
+            writer,
+            listen_conninfo=conninfo(settings, Service.WORKER),
+            retention_days=settings.decisions_retention_days,
         )
         tasks = [
             asyncio.create_task(consumer.run(stop)),

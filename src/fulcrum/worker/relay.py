@@ -5,6 +5,12 @@ Administrative changes are written in the same transaction as the change itself
 (``audit_events``, an outbox). The relay publishes each one not yet in the ledger as a
 ChangeEvent (its id as Nats-Msg-Id), so the consumer chains it like a decision: a change is
 never lost, even when NATS was down when it was made.
+
+Work per tick follows activity, not the number of tenants: a change notifies its tenant on
+commit (PostgreSQL LISTEN/NOTIFY, ``audit.changes.CHANGES_CHANNEL``), and the writer knows
+which chains it left without a checkpoint. A full sweep of every tenant runs every
+``sweep_seconds``, and after the listening connection was (re)established, for whatever a
+notification could not carry.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ import contextlib
 import time
 import uuid
 
+import psycopg
 from nats.aio.client import Client as NatsClient
+from psycopg import AsyncConnection
 
+from fulcrum.audit.changes import CHANGES_CHANNEL
 from fulcrum.events.codec import encode_change
 from fulcrum.kit.db import TENANT_GUC, Database
 from fulcrum.kit.logging import get_logger
@@ -25,6 +34,7 @@ from fulcrum.worker.writer import LedgerWriter
 log = get_logger(__name__)
 
 REPUBLISH_AFTER_SECONDS = 30.0
+SWEEP_SECONDS = 60.0
 PARTITION_CHECK_SECONDS = 3600.0
 
 
@@ -35,25 +45,37 @@ class Housekeeper:
         nats: NatsClient,
         writer: LedgerWriter,
         *,
+        listen_conninfo: str,
         interval: float = 1.0,
+        sweep_seconds: float = SWEEP_SECONDS,
         retention_days: int = 30,
     ) -> None:
         self._db = db
         self._nats = nats
         self._writer = writer
+        self._listen_conninfo = listen_conninfo
         self._interval = interval
+        self._sweep_seconds = sweep_seconds
         self._retention_days = retention_days
         self._published: dict[uuid.UUID, float] = {}
         self._partitions_checked = 0.0
+        self._swept = 0.0  # 0: the first tick sweeps every tenant
+        self._due: set[uuid.UUID] = set()  # tenants with changes to relay
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception as exc:
-                log.warning("worker.housekeeping_failed", error=type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._interval)
+        listener = asyncio.create_task(self._listen(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick()
+                except Exception as exc:
+                    log.warning("worker.housekeeping_failed", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._interval)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
 
     async def tick(self) -> None:
         now = time.monotonic()
@@ -63,9 +85,38 @@ class Housekeeper:
         self._published = {
             k: t for k, t in self._published.items() if now - t < REPUBLISH_AFTER_SECONDS
         }
-        for tenant_id in await self._tenants():
-            await self._relay_changes(tenant_id)
-            await self._writer.checkpoint_if_due(tenant_id)
+        if now - self._swept >= self._sweep_seconds:
+            self._swept = now
+            tenants = set(await self._tenants())
+        else:
+            tenants = self._due | self._writer.unpinned()
+        self._due = set()
+        for tenant_id in sorted(tenants):
+            try:
+                if await self._relay_changes(tenant_id):
+                    self._due.add(tenant_id)  # published, not chained yet: look again
+                await self._writer.checkpoint_if_due(tenant_id)
+            except Exception as exc:
+                self._due.add(tenant_id)  # NATS or PostgreSQL away: try again next tick
+                log.warning(
+                    "worker.housekeeping_failed", tenant_id=str(tenant_id), error=type(exc).__name__
+                )
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Collect the tenants whose changes were committed, as PostgreSQL notifies them."""
+        while not stop.is_set():
+            try:
+                async with await AsyncConnection.connect(
+                    self._listen_conninfo, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+                    self._swept = 0.0  # notifications sent while not listening are lost
+                    async for notification in conn.notifies():
+                        self._due.add(uuid.UUID(notification.payload))
+            except (psycopg.Error, ValueError) as exc:
+                log.warning("worker.change_listener_failed", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._interval)
 
     async def maintain_partitions(self) -> None:
         async with self._db.tx() as conn:
@@ -79,7 +130,8 @@ class Housekeeper:
             cur = await conn.execute("SELECT id FROM tenants ORDER BY id")
             return [row[0] for row in await cur.fetchall()]
 
-    async def _relay_changes(self, tenant_id: uuid.UUID) -> None:
+    async def _relay_changes(self, tenant_id: uuid.UUID) -> bool:
+        """Publish the tenant's changes not yet in the ledger; whether there were any."""
         async with self._db.tenant_tx(tenant_id) as conn:
             cur = await conn.execute(
                 """
@@ -109,7 +161,7 @@ class Housekeeper:
             if row[0] not in self._published
         ]
         if not events:
-            return
+            return bool(rows)
         js = self._nats.jetstream()
         await asyncio.gather(
             *(
@@ -120,3 +172,4 @@ class Housekeeper:
         stamp = time.monotonic()
         for row in rows:
             self._published[row[0]] = stamp
+        return True

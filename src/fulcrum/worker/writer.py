@@ -64,6 +64,7 @@ class LedgerWriter:
         self._predicted: OrderedDict[uuid.UUID, Head] = OrderedDict()
         # Tenants another writer was seen writing, until when not to predict their head.
         self._shared: dict[uuid.UUID, float] = {}
+        self._unpinned: set[uuid.UUID] = set()
         # Whether decision_rollups is ours to write (not a continuous aggregate): asked once.
         self._rollups: bool | None = None
 
@@ -171,13 +172,20 @@ class LedgerWriter:
         if until is not None and until < time.monotonic():
             del self._shared[tenant_id]
 
+    def unpinned(self) -> set[uuid.UUID]:
+        """Tenants this writer wrote whose newest record no checkpoint pins yet."""
+        return set(self._unpinned)
+
     async def checkpoint_if_due(self, tenant_id: uuid.UUID) -> None:
         """Pin the newest record of an idle tenant once ``checkpoint_every_seconds`` passed."""
         async with self._db.tenant_tx(tenant_id) as conn:
             seq, hash_ = await repo.head(conn)
+            pinned = True
             if seq:
                 last = await repo.last_checkpoint(conn)
-                await self._checkpoint_if_due(conn, tenant_id, (seq, hash_), last)
+                pinned = await self._checkpoint_if_due(conn, tenant_id, (seq, hash_), last)
+        if pinned:
+            self._unpinned.discard(tenant_id)
 
     async def _checkpoint_if_due(
         self,
@@ -185,10 +193,14 @@ class LedgerWriter:
         tenant_id: uuid.UUID,
         newest: Head,
         last: tuple[int, dt.datetime] | None,
-    ) -> None:
+    ) -> bool:
+        """Sign a checkpoint of ``newest`` when due; whether ``newest`` is then pinned."""
         seq, hash_ = newest
         now = dt.datetime.now(dt.UTC)
         if last is not None and last[0] >= seq:
-            return
+            return True
         if last is None or seq - last[0] >= self._every_records or now - last[1] >= self._every:
             await repo.insert_checkpoint(conn, self._signer.sign(tenant_id, seq, hash_, now))
+            return True
+        self._unpinned.add(tenant_id)  # the housekeeper pins it once it is due
+        return False
