@@ -7,6 +7,7 @@ without its record (or a record without its change) cannot exist.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -29,13 +30,45 @@ async def record_change(
     details: dict[str, Any] | None = None,
 ) -> None:
     trace_id = current_trace_id.get() or new_trace().trace_id
+    await record_changes(
+        conn,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        targets=[(trace_id, resource_id)],
+        details=details,
+    )
+
+
+async def record_changes(
+    conn: AsyncConnection[TupleRow],
+    *,
+    tenant_id: uuid.UUID,
+    actor: str,
+    action: str,
+    resource_type: str,
+    targets: Sequence[tuple[str, str]],
+    outcome: str = "success",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One change per ``(trace id, resource id)`` of ``targets``, in one statement."""
     await conn.execute(
         """
         INSERT INTO audit_events
-            (tenant_id, trace_id, actor, action, resource_type, resource_id, details)
-        VALUES (%s, %s, %s, %s, %s, %s, %s)
+            (tenant_id, trace_id, actor, action, resource_type, resource_id, outcome, details)
+        SELECT %s, t, %s, %s, %s, r, %s, %s FROM unnest(%s::text[], %s::text[]) AS u(t, r)
         """,
-        (tenant_id, trace_id, actor, action, resource_type, resource_id, Jsonb(details or {})),
+        (
+            tenant_id,
+            actor,
+            action,
+            resource_type,
+            outcome,
+            Jsonb(details or {}),
+            [trace_id for trace_id, _ in targets],
+            [resource_id for _, resource_id in targets],
+        ),
     )
     await notify_changes(conn, tenant_id)
 

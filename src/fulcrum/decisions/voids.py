@@ -13,9 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from psycopg.types.json import Jsonb
-
-from fulcrum.audit.changes import notify_changes
+from fulcrum.audit.changes import record_changes
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
 from fulcrum.observability.metrics import DECISION_VOIDS, DECISION_VOIDS_FAILED
@@ -43,24 +41,19 @@ class DecisionVoids:
         caller is refusing the request anyway)."""
         try:
             async with self._db.tenant_tx(tenant_id) as conn:
-                await conn.execute(
-                    """
-                    INSERT INTO audit_events (tenant_id, trace_id, actor, action,
-                                              resource_type, resource_id, outcome, details)
-                    SELECT %s, t, %s, %s, 'decision', d::text, %s, %s
-                    FROM unnest(%s::text[], %s::uuid[]) AS u(t, d)
-                    """,
-                    (
-                        tenant_id,
-                        actor,
-                        VOID_ACTION,
-                        VOID_OUTCOME,
-                        Jsonb({"reason": reason}),
-                        list(trace_ids),
-                        list(decision_ids),
-                    ),
+                await record_changes(
+                    conn,
+                    tenant_id=tenant_id,
+                    actor=actor,
+                    action=VOID_ACTION,
+                    resource_type="decision",
+                    targets=[
+                        (trace_id, str(decision_id))
+                        for trace_id, decision_id in zip(trace_ids, decision_ids, strict=True)
+                    ],
+                    outcome=VOID_OUTCOME,
+                    details={"reason": reason},
                 )
-                await notify_changes(conn, tenant_id)
         except Exception as exc:
             DECISION_VOIDS_FAILED.inc(len(decision_ids))
             log.error(
