@@ -51,7 +51,6 @@ from nats.aio.client import Client as NatsClient
 from psycopg import AsyncConnection
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from fulcrum.admin import create_tenant
@@ -498,11 +497,7 @@ async def plain_insert(
 ) -> None:
     body = document(payloads, first_seq, hashes)
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute(repo.INSERT_BATCH, (Jsonb(body, dumps=_as_is),))
-
-
-def _as_is(document: bytes) -> bytes:
-    return document
+        await repo.insert_document(conn, body)
 
 
 async def chained_write(

@@ -156,8 +156,13 @@ def batch_document(links: Sequence[Link]) -> bytes:
 
 async def insert_batch(conn: Conn, links: Sequence[Link], *, rollups: bool = True) -> None:
     """Store linked records, their decision series rows and roll-ups, in one statement."""
+    await insert_document(conn, batch_document(links), rollups=rollups)
+
+
+async def insert_document(conn: Conn, document: bytes, *, rollups: bool = True) -> None:
+    """Store the rows of a JSON document (an array of objects with the record columns)."""
     statement = INSERT_BATCH if rollups else INSERT_BATCH_WITHOUT_ROLLUPS
-    await conn.execute(statement, (Jsonb(batch_document(links), dumps=_as_is),))
+    await conn.execute(statement, (Jsonb(document, dumps=_as_is),))
 
 
 def _as_is(document: bytes) -> bytes:
