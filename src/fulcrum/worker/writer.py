@@ -135,32 +135,28 @@ class LedgerWriter:
     ) -> list[PreparedEntry]:
         self._predicted.pop(tenant_id, None)
         try:
-            return await self._store_checked_tx(tenant_id, entries, executed)
+            async with self._db.tenant_tx(tenant_id, pipeline=True) as conn:
+                head = await repo.lock_head(conn)
+                seen = await repo.existing_event_ids(conn, [p.event_id for p in entries])
+                head_seq, head_hash = await repo.read_head(head)
+                fresh: list[PreparedEntry] = []
+                for prepared in entries:
+                    if prepared.event_id not in seen:
+                        seen.add(prepared.event_id)
+                        fresh.append(prepared)
+                if not fresh:
+                    return fresh
+                links = link(fresh, head_seq=head_seq, head_hash=head_hash)
+                self._remember(tenant_id, links[-1])
+                await repo.insert_batch(conn, links, rollups=self._rollups is not False)
+                await repo.set_head(conn, links[-1].seq, links[-1].hash)
+                last = await repo.last_checkpoint(conn)
+                executed.set()
+                newest = (links[-1].seq, links[-1].hash)
+                await self._checkpoint_if_due(conn, tenant_id, newest, last)
         except BaseException:
-            self._predicted.pop(tenant_id, None)
+            self._predicted.pop(tenant_id, None)  # the remembered head never committed
             raise
-
-    async def _store_checked_tx(
-        self, tenant_id: uuid.UUID, entries: Sequence[PreparedEntry], executed: asyncio.Event
-    ) -> list[PreparedEntry]:
-        async with self._db.tenant_tx(tenant_id, pipeline=True) as conn:
-            head = await repo.lock_head(conn)
-            seen = await repo.existing_event_ids(conn, [p.event_id for p in entries])
-            head_seq, head_hash = await repo.read_head(head)
-            fresh: list[PreparedEntry] = []
-            for prepared in entries:
-                if prepared.event_id not in seen:
-                    seen.add(prepared.event_id)
-                    fresh.append(prepared)
-            if not fresh:
-                return fresh
-            links = link(fresh, head_seq=head_seq, head_hash=head_hash)
-            self._remember(tenant_id, links[-1])
-            await repo.insert_batch(conn, links, rollups=self._rollups is not False)
-            await repo.set_head(conn, links[-1].seq, links[-1].hash)
-            last = await repo.last_checkpoint(conn)
-            executed.set()
-            await self._checkpoint_if_due(conn, tenant_id, (links[-1].seq, links[-1].hash), last)
         return fresh
 
     def _remember(self, tenant_id: uuid.UUID, newest: Link) -> None:
