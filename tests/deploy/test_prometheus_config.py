@@ -198,7 +198,7 @@ def test_alert_rules_use_only_known_metrics() -> None:
 
 def test_live_metrics_pass_promtool_check_metrics(api: FulcrumProcess) -> None:
     # One refused request, so the labelled counters and histograms carry samples too.
-    assert httpx.get(f"{api.base_url}/v1/api-keys", timeout=10).status_code == 401
+    assert api.http().get("/v1/api-keys").status_code == 401
     response = httpx.get(f"http://127.0.0.1:{api.metrics_port}/metrics", timeout=10)
     assert response.status_code == 200, response.text
     run_promtool("check", "metrics", stdin=response.text)

@@ -140,7 +140,7 @@ def test_failures_share_one_message_and_are_counted_by_reason(
         f"Bearer {wrong_secret}",
     ):
         headers = {"authorization": header} if header else {}
-        response = httpx.get(f"{api.base_url}/v1/api-keys", headers=headers, timeout=10)
+        response = api.http(headers=headers).get("/v1/api-keys")
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         bodies.add(response.text)

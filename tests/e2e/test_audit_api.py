@@ -184,7 +184,7 @@ def test_grpc_lists_fetches_exports_and_verifies_as_rest_does(
 ) -> None:
     rest_export = export_lines(api, trail.owner_key, from_seq=10, to_seq=30)
     metadata = (("authorization", f"Bearer {trail.owner_key}"),)
-    with grpc.insecure_channel(api.grpc_target) as channel:
+    with api.channel() as channel:
         stub = audit_pb2_grpc.AuditServiceStub(channel)
         listed = stub.ListAuditRecords(
             audit_pb2.ListAuditRecordsRequest(page_size=50, tool_name="tool.2"), metadata=metadata
@@ -220,7 +220,7 @@ def test_reading_the_trail_needs_audit_read(api: FulcrumProcess, trail: TenantFi
         for path in ("/v1/audit/records", "/v1/audit/records/1", "/v1/audit/export"):
             assert client.get(path).status_code == 403, path
         assert client.post("/v1/audit/verify").status_code == 403
-    with grpc.insecure_channel(api.grpc_target) as channel:
+    with api.channel() as channel:
         stub = audit_pb2_grpc.AuditServiceStub(channel)
         with pytest.raises(grpc.RpcError) as denied:
             stub.ListAuditRecords(

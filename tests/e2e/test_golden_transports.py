@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from google.protobuf.struct_pb2 import Struct
 
@@ -159,7 +158,7 @@ def test_golden_suite_over_rest_and_grpc(
 
     cases = [(case, body) for case in suite.cases if (body := api_body(suite, dict(case.request)))]
     metadata = (("authorization", f"Bearer {tenant.owner_key}"),)
-    with rest(api, tenant.owner_key) as client, grpc.insecure_channel(api.grpc_target) as channel:
+    with rest(api, tenant.owner_key) as client, api.channel() as channel:
         stub = decisions_pb2_grpc.DecisionServiceStub(channel)
         for case, body in cases:
             request = request_from_dict(body, now=dt.datetime.now(dt.UTC))

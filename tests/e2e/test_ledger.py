@@ -74,8 +74,7 @@ async def burst(
     refused: list[int] = []
     sent = 0
     lock = asyncio.Lock()
-    headers = {"authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=api.base_url, headers=headers, timeout=60) as client:
+    async with api.async_http(key, timeout=60) as client:
 
         async def sender() -> None:
             nonlocal sent
@@ -332,7 +331,7 @@ def test_flood_is_shed_with_bounded_memory(stack: LiveStack, worker: FulcrumProc
             burst(small, tenant.owner_key, 400, size=100, concurrency=32)
         )
         grown_mib = (rss_kib(small.proc.pid) - before) / 1024
-        with grpc.insecure_channel(small.grpc_target) as channel:
+        with small.channel() as channel:
             stub = decisions_pb2_grpc.DecisionServiceStub(channel)
             request = decisions_pb2.EvaluateBatchRequest(
                 requests=[decisions_pb2.EvaluateRequest(tool=decisions_pb2.Tool(name="x"))] * 100

@@ -276,7 +276,7 @@ def test_grpc_evaluate_matches_rest(api: FulcrumProcess, tenant: TenantFixture) 
     args = Struct()
     args.update({"sql": "DROP TABLE t"})
     metadata = (("authorization", f"Bearer {tenant.owner_key}"),)
-    with grpc.insecure_channel(api.grpc_target) as channel:
+    with api.channel() as channel:
         stub = decisions_pb2_grpc.DecisionServiceStub(channel)
         answer = stub.Evaluate(
             decisions_pb2.EvaluateRequest(
@@ -292,7 +292,7 @@ def test_grpc_evaluate_matches_rest(api: FulcrumProcess, tenant: TenantFixture) 
 
 def test_grpc_policy_crud_with_yaml(api: FulcrumProcess, tenant: TenantFixture) -> None:
     metadata = (("authorization", f"Bearer {tenant.owner_key}"),)
-    with grpc.insecure_channel(api.grpc_target) as channel:
+    with api.channel() as channel:
         stub = policies_pb2_grpc.PolicyServiceStub(channel)
         created = stub.CreatePolicy(
             policies_pb2.CreatePolicyRequest(document=yaml.safe_dump(DROP_TABLE)),

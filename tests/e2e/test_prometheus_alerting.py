@@ -196,11 +196,7 @@ def test_auth_failure_spike_raises_alert_in_real_prometheus(api: FulcrumProcess)
         loaded = {rule["name"]: rule for group in rules for rule in group["rules"]}
         assert FAST_WINDOW in loaded[ALERT]["query"], loaded[ALERT]
 
-        with httpx.Client(
-            base_url=api.base_url,
-            headers={"authorization": f"Bearer {BAD_KEY}"},
-            timeout=10,
-        ) as client:
+        with api.http(BAD_KEY) as client:
             # A few failures first, so the counter series exists in Prometheus before the
             # spike and rate() sees the whole increase.
             refuse(client, 3)

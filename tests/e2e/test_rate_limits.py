@@ -48,14 +48,16 @@ def test_exactly_the_burst_is_allowed_across_two_processes(
     limit_tenant(api, tenant, per_second=0, burst=100)
 
     async def hammer() -> list[int]:
-        headers = {"authorization": f"Bearer {tenant.owner_key}"}
         statuses: list[int] = []
-        async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+        async with (
+            api.async_http(tenant.owner_key, timeout=30) as first,
+            second_api.async_http(tenant.owner_key, timeout=30) as second,
+        ):
 
             async def worker(i: int) -> None:
-                target = (api, second_api)[i % 2]
+                client = (first, second)[i % 2]
                 for _ in range(4):
-                    response = await client.get(f"{target.base_url}/v1/settings")
+                    response = await client.get("/v1/settings")
                     statuses.append(response.status_code)
 
             await asyncio.gather(*(worker(i) for i in range(64)))
@@ -92,7 +94,7 @@ def test_grpc_carries_limits_in_metadata_and_retry_info(
     tenant = new_tenant(stack, "grpc-limits")
     limit_tenant(api, tenant, per_second=0.5, burst=2)
     metadata = (("authorization", f"Bearer {tenant.owner_key}"),)
-    with grpc.insecure_channel(api.grpc_target) as channel:
+    with api.channel() as channel:
         stub = settings_pb2_grpc.SettingsServiceStub(channel)
         for expected in ("1", "0"):
             _, call = stub.GetSettings.with_call(

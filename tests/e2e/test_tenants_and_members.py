@@ -165,9 +165,8 @@ def test_member_changes_are_audited_with_actor_and_trace(
 
 def test_bad_jwts_are_refused_over_http(api: FulcrumProcess) -> None:
     for token in ("a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."):
-        response = httpx.get(
-            f"{api.base_url}/v1/members", headers={"authorization": f"Bearer {token}"}, timeout=10
-        )
+        with api.http(token) as client:
+            response = client.get("/v1/members")
         assert response.status_code == 401
 
 

@@ -172,7 +172,7 @@ def test_grpc_refuses_unknown_fields(
     raw = with_unknown_field(api_keys_pb2.CreateApiKeyRequest(name="k", scopes=["keys:read"]))
     with (
         grpc_clients(api, tenant.owner_key) as clients,
-        grpc.insecure_channel(api.grpc_target) as channel,
+        api.channel() as channel,
     ):
         call = channel.unary_unary(
             "/fulcrum.v1.ApiKeyService/CreateApiKey",

@@ -9,7 +9,6 @@ import json
 import logging
 
 import grpc
-import httpx
 import structlog
 
 from fulcrum.kit.logging import configure_logging, get_logger
@@ -33,7 +32,7 @@ def test_no_planted_secret_reaches_any_log_line(stack: LiveStack) -> None:
     api = start_api(stack, name="api-logs", FULCRUM_LOG_LEVEL="debug")
     try:
         auth = {"authorization": f"Bearer {tenant.owner_key}"}
-        with httpx.Client(base_url=api.base_url, timeout=15) as client:
+        with api.http(timeout=15) as client:
             client.get("/v1/members", headers=auth)
             client.get(
                 f"/v1/api-keys?api_key={FAKE_KEY}&token={JWT}&password={PASSWORD}",
@@ -50,7 +49,7 @@ def test_no_planted_secret_reaches_any_log_line(stack: LiveStack) -> None:
                 headers=auth,
                 content=f"name: x\nrules: [{{password: {PASSWORD}}}]".encode(),
             )
-        with grpc.insecure_channel(api.grpc_target) as channel:
+        with api.channel() as channel:
             stub = members_pb2_grpc.MemberServiceStub(channel)
             for credential in (tenant.owner_key, FAKE_KEY, JWT):
                 with contextlib.suppress(grpc.RpcError):
@@ -62,7 +61,7 @@ def test_no_planted_secret_reaches_any_log_line(stack: LiveStack) -> None:
         # A request that fails inside the server: the database is gone mid-flight.
         stack.devstack.postgres.stop()
         try:
-            with httpx.Client(base_url=api.base_url, timeout=30) as client:
+            with api.http(timeout=30) as client:
                 failed = client.get(
                     f"/v1/api-keys?token={JWT}",
                     headers={"authorization": f"Bearer {UNSEEN_KEY}"},

@@ -82,16 +82,16 @@ def test_a_route_cannot_declare_an_empty_scope_set() -> None:
 
 def test_unauthenticated_calls_are_refused_everywhere(api: FulcrumProcess) -> None:
     """No route or RPC answers anything but 401 / UNAUTHENTICATED without credentials."""
-    import httpx
 
     for route in api_routes():
         if route.path in PUBLIC_ROUTES:
             continue
         path = route.path.replace("{", "").replace("}", "")
         for method in route.methods:
-            response = httpx.request(method, api.base_url + path, timeout=10)
+            with api.http() as client:
+                response = client.request(method, path)
             assert response.status_code == 401, (method, path, response.text)
-    with grpc.insecure_channel(api.grpc_target) as channel:
+    with api.channel() as channel:
         for rpc in all_rpcs():
             call = channel.unary_unary(rpc, request_serializer=None, response_deserializer=None)
             with pytest.raises(grpc.RpcError) as err:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import grpc
 import httpx
 
 from fulcrum.admin import create_platform_key, create_tenant, dev_token
@@ -41,10 +40,7 @@ def member_token(stack: LiveStack, tenant: TenantFixture, role: str, user: str) 
 
 
 def rest(api: FulcrumProcess, credential: str | None, **headers: str) -> httpx.Client:
-    all_headers = dict(headers)
-    if credential:
-        all_headers["authorization"] = f"Bearer {credential}"
-    return httpx.Client(base_url=api.base_url, headers=all_headers, timeout=10)
+    return api.http(credential, headers=headers)
 
 
 @dataclass
@@ -62,7 +58,7 @@ def grpc_clients(
     md = [(k.replace("_", "-"), v) for k, v in metadata.items()]
     if credential:
         md.append(("authorization", f"Bearer {credential}"))
-    with grpc.insecure_channel(api.grpc_target) as channel:
+    with api.channel() as channel:
         yield GrpcClients(
             tenants_pb2_grpc.TenantServiceStub(channel),
             members_pb2_grpc.MemberServiceStub(channel),

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import httpx
 
 from tests.support.stack import LiveStack, free_port
@@ -30,6 +31,36 @@ class FulcrumProcess:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def url(self, path: str = "") -> str:
+        return f"{self.base_url}{path}"
+
+    def http(
+        self,
+        credential: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> httpx.Client:
+        """A client of this process's REST port, with ``credential`` as the bearer token."""
+        return httpx.Client(
+            base_url=self.base_url, headers=_headers(credential, headers), timeout=timeout
+        )
+
+    def async_http(
+        self,
+        credential: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers=_headers(credential, headers), timeout=timeout
+        )
+
+    def channel(self) -> grpc.Channel:
+        """A channel to this process's gRPC port."""
+        return grpc.insecure_channel(self.grpc_target)
+
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
@@ -41,6 +72,13 @@ class FulcrumProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _headers(credential: str | None, headers: dict[str, str] | None) -> dict[str, str]:
+    merged = dict(headers or {})
+    if credential:
+        merged["authorization"] = f"Bearer {credential}"
+    return merged
 
 
 def start_api(stack: LiveStack, name: str = "api", **extra_env: str) -> FulcrumProcess:
