@@ -53,7 +53,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from fulcrum.admin import create_tenant
+from fulcrum.admin import create_tenant, setup_events
 from fulcrum.audit import repository as repo
 from fulcrum.audit.chain import Link
 from fulcrum.audit.checkpoints import CheckpointSigner
@@ -68,8 +68,8 @@ from fulcrum.decisions.voids import DecisionVoids
 from fulcrum.engine.model import DecisionRequest
 from fulcrum.events.codec import decode, encode_decision
 from fulcrum.events.publisher import EventPublisher
-from fulcrum.events.streams import STREAM, ensure_stream, stream_config
-from fulcrum.kit.config import APP_ROLE, Service, Settings
+from fulcrum.events.streams import STREAM
+from fulcrum.kit.config import WORKER_ROLE, Service, Settings
 from fulcrum.kit.db import Database, conninfo
 from fulcrum.kit.ids import uuid7
 from fulcrum.kit.logging import configure_logging
@@ -405,7 +405,7 @@ def print_end_to_end(rounds: Sequence[Round]) -> float:
 def new_writer(settings: Settings, db: Database) -> LedgerWriter:
     return LedgerWriter(
         db,
-        CheckpointSigner(Secrets(settings).require("audit_signing_key").get()),
+        CheckpointSigner(Secrets(settings, Service.WORKER).require("audit_signing_key").get()),
         checkpoint_every_records=settings.checkpoint_every_records,
         checkpoint_every_seconds=settings.checkpoint_every_seconds,
     )
@@ -417,13 +417,13 @@ async def create_plain_tables(stack: LiveStack) -> None:
     async with await AsyncConnection.connect(stack.superuser_dsn(), autocommit=True) as conn:
         for schema, _ in PLAIN_PATHS.values():
             await conn.execute(f"CREATE SCHEMA {schema}")
-            await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {APP_ROLE}")
+            await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {WORKER_ROLE}")
             for table in ("audit_records", "decisions", "decision_rollups"):
                 await conn.execute(
                     f"CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"
                 )
                 await conn.execute(
-                    f"GRANT INSERT, UPDATE, SELECT ON {schema}.{table} TO {APP_ROLE}"
+                    f"GRANT INSERT, UPDATE, SELECT ON {schema}.{table} TO {WORKER_ROLE}"
                 )
 
 
@@ -724,13 +724,7 @@ async def run(stack: LiveStack) -> list[tuple[uuid.UUID, int]]:
     nats: NatsClient = await connect_nats(settings, Service.API)
     bundles = BundleCache(api_db, lambda: nats, poll_interval=settings.bundle_poll_seconds)
     try:
-        await ensure_stream(
-            nats.jetstream(),
-            stream_config(
-                max_bytes=settings.events_stream_max_bytes,
-                max_age_seconds=settings.events_stream_max_age_seconds,
-            ),
-        )
+        await setup_events(settings)
         await _print_environment(api_db, nats)
         policies = PolicyService(api_db, PolicyChangeNotifier(lambda: nats))
         tenants = {
@@ -786,7 +780,7 @@ def verify(settings: Settings, expected: Sequence[tuple[uuid.UUID, int]]) -> boo
         verified = verify_tenant(
             conninfo(settings, Service.ADMIN),
             tenant_id,
-            checkpoint_verifier(settings, Secrets(settings)),
+            checkpoint_verifier(settings),
         )
         seconds = time.perf_counter() - started
         status = "ok" if verified.ok else f"FAILED: {verified.problem} at {verified.first_bad_seq}"

@@ -1,11 +1,14 @@
-"""Session fixtures: one real dev stack (PostgreSQL, Redis, NATS with mTLS), migrated."""
+"""Session fixtures: one real dev stack (PostgreSQL, Redis, NATS with mTLS), migrated, its
+event streams set up by the operator."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
+from fulcrum.admin import setup_events
 from fulcrum.kit.migrate import migrate
 from tests.support.processes import FulcrumProcess, start_api
 from tests.support.stack import LiveStack, new_home, stack_env
@@ -18,6 +21,7 @@ def stack() -> Iterator[LiveStack]:
     try:
         test_stack.up()
         migrate(test_stack.settings)
+        asyncio.run(setup_events(test_stack.settings))
         yield test_stack
     finally:
         test_stack.destroy()

@@ -7,7 +7,7 @@ Revises: 0004
 
 from alembic import op
 
-from fulcrum.kit.config import APP_ROLE
+from fulcrum.kit.config import SERVICE_ROLES
 from fulcrum.kit.rls import grant, tenant_isolation
 
 revision = "0005"
@@ -216,7 +216,7 @@ def _native_series() -> None:
     op.execute(grant("decision_rollups", "SELECT, INSERT, UPDATE"))
     for fn in ("fulcrum_ensure_decision_partitions", "fulcrum_drop_decision_partitions"):
         op.execute(f"REVOKE ALL ON FUNCTION {fn}(integer) FROM PUBLIC")
-        op.execute(f"GRANT EXECUTE ON FUNCTION {fn}(integer) TO {APP_ROLE}")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {fn}(integer) TO {', '.join(SERVICE_ROLES)}")
     op.execute("SELECT fulcrum_ensure_decision_partitions(7)")
     # Rows outside every daily partition (a worker catching up after a long outage) land
     # here instead of failing the write.

@@ -17,16 +17,19 @@ from fulcrum.auth.jwt import DevIssuer
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import PLATFORM_SCOPES, parse_role
 from fulcrum.container import checkpoint_verifier
+from fulcrum.events.streams import ensure_stream, stream_config
 from fulcrum.kit.config import Service, Settings
-from fulcrum.kit.db import Database, conninfo
+from fulcrum.kit.db import OPERATOR, Database, conninfo
 from fulcrum.kit.errors import ConfigurationError, NotFound
+from fulcrum.kit.nats import connect_nats
 from fulcrum.kit.secrets import Secrets
 from fulcrum.kit.validation import display_name
 from fulcrum.members import repository as members_repo
 from fulcrum.members.service import parse_external_user_id
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import Tenant
-from fulcrum.tenants.service import PLATFORM_GUC, TenantService
+from fulcrum.tenants.service import TenantService
+from fulcrum.worker.consumer import CONSUMER, MAX_ACK_PENDING, consumer_config, ensure_consumer
 
 
 def operator() -> Principal:
@@ -34,7 +37,25 @@ def operator() -> Principal:
         kind=PrincipalKind.PLATFORM,
         scopes=PLATFORM_SCOPES,
         actor=f"cli:{getpass.getuser()}",
+        platform=OPERATOR,
     )
+
+
+async def setup_events(settings: Settings) -> list[str]:
+    """Create or update the JetStream streams and the worker's durable consumer, as the
+    operator: the only NATS identity allowed to manage streams."""
+    nats = await connect_nats(settings, Service.ADMIN, retry=False)
+    try:
+        js = nats.jetstream()
+        config = stream_config(
+            max_bytes=settings.events_stream_max_bytes,
+            max_age_seconds=settings.events_stream_max_age_seconds,
+        )
+        await ensure_stream(js, config)
+        await ensure_consumer(js, consumer_config(MAX_ACK_PENDING))
+        return [f"stream {config.name}", f"consumer {CONSUMER}"]
+    finally:
+        await nats.close()
 
 
 async def _with_db(settings: Settings) -> Database:
@@ -48,7 +69,7 @@ async def create_tenant(
 ) -> tuple[Tenant, IssuedKey]:
     db = await _with_db(settings)
     try:
-        pepper = Secrets(settings).require("key_pepper")
+        pepper = Secrets(settings, Service.ADMIN).require("key_pepper")
         return await TenantService(db, pepper).create(
             operator(), name=name, owner_user_id=owner_user_id
         )
@@ -60,7 +81,7 @@ async def create_platform_key(settings: Settings, name: str) -> str:
     name = display_name(name)
     db = await _with_db(settings)
     try:
-        pepper = Secrets(settings).require("key_pepper").get()
+        pepper = Secrets(settings, Service.ADMIN).require("key_pepper").get()
         fresh = new_key(KeyKind.PLATFORM)
         async with db.tx() as conn:
             await keys_repo.insert_platform_key(
@@ -72,13 +93,11 @@ async def create_platform_key(settings: Settings, name: str) -> str:
 
 
 async def _find_tenant(db: Database, tenant: str) -> Tenant:
-    async with db.tx({PLATFORM_GUC: "on"}) as conn:
+    async with db.platform_tx(OPERATOR) as conn:
         try:
             found = await tenants_repo.get(conn, uuid.UUID(tenant))
         except ValueError:
-            cur = await conn.execute("SELECT id FROM tenants WHERE name = %s", (tenant,))
-            row = await cur.fetchone()
-            found = await tenants_repo.get(conn, row[0]) if row else None
+            found = await tenants_repo.by_name(conn, tenant)
     if found is None:
         raise NotFound(f"tenant {tenant!r} not found")
     return found
@@ -92,7 +111,7 @@ async def dev_token(settings: Settings, tenant: str, role: str, user: str | None
         )
     wanted = parse_role(role)
     user_id = parse_external_user_id(user or f"dev_{wanted.value}")
-    issuer = DevIssuer(Secrets(settings).require("dev_jwt_signing_key").get())
+    issuer = DevIssuer(Secrets(settings, Service.ADMIN).require("dev_jwt_signing_key").get())
     db = await _with_db(settings)
     try:
         found = await _find_tenant(db, tenant)
@@ -134,7 +153,7 @@ async def verify_ledger(
         verify_tenant,
         conninfo(settings, Service.ADMIN),
         found.id,
-        checkpoint_verifier(settings, Secrets(settings)),
+        checkpoint_verifier(settings),
         from_seq=from_seq,
         to_seq=to_seq,
     )

@@ -24,6 +24,7 @@ tenants_app = typer.Typer(no_args_is_help=True, help="Platform administration of
 platform_app = typer.Typer(no_args_is_help=True, help="Platform API keys (tenants:admin).")
 policy_app = typer.Typer(no_args_is_help=True, help="Policy files: test them locally.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit ledger.")
+events_app = typer.Typer(no_args_is_help=True, help="The JetStream event path (operator).")
 app.add_typer(certs_app, name="certs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
@@ -31,6 +32,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(platform_app, name="platform-keys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(events_app, name="events")
 
 Only = Annotated[
     str | None, typer.Option("--service", help="postgresql, redis or nats (default: all)")
@@ -93,6 +95,15 @@ def db_migrate(revision: str = "head") -> None:
 
     migrate(_settings(), revision)
     _say(f"migrated to {revision}")
+
+
+@events_app.command("setup")
+def events_setup() -> None:
+    """Create or update the event streams and the worker's consumer (operator identity)."""
+    from fulcrum.admin import setup_events
+
+    for line in asyncio.run(setup_events(_settings())):
+        _say(f"{line}: ready")
 
 
 @tenants_app.command("create")

@@ -5,16 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fulcrum.api_keys.service import ApiKeyService
-from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
+from fulcrum.audit.checkpoints import CheckpointVerifier
 from fulcrum.audit.service import AuditService
 from fulcrum.auth.authenticator import Authenticator
-from fulcrum.auth.jwt import DevIssuer, JwksKeySource, JwtVerifier, KeySource, PemKeySource
+from fulcrum.auth.jwt import (
+    DEV_AUTHORIZED_PARTY,
+    DEV_ISSUER,
+    JwksKeySource,
+    JwtVerifier,
+    KeySource,
+    PemKeySource,
+)
 from fulcrum.decisions.bundles import BundleCache
 from fulcrum.decisions.service import DecisionService
 from fulcrum.decisions.simulate import SimulationService
 from fulcrum.decisions.voids import DecisionVoids
 from fulcrum.events.publisher import EventPublisher
-from fulcrum.kit.config import Settings
+from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import conninfo
 from fulcrum.kit.errors import ConfigurationError
 from fulcrum.kit.secrets import Secrets
@@ -50,7 +57,7 @@ class Services:
         await self.authenticator.stop()
 
 
-def jwt_verifier(settings: Settings, secrets: Secrets) -> JwtVerifier:
+def jwt_verifier(settings: Settings) -> JwtVerifier:
     """Clerk when configured; the development issuer otherwise, never in production."""
     if settings.clerk_configured:
         assert settings.clerk_issuer is not None
@@ -71,11 +78,24 @@ def jwt_verifier(settings: Settings, secrets: Secrets) -> JwtVerifier:
             "production: set FULCRUM_CLERK_ISSUER and FULCRUM_CLERK_JWKS_URL (or "
             "FULCRUM_CLERK_PUBLIC_KEY_FILE)"
         )
-    return DevIssuer(secrets.require("dev_jwt_signing_key").get()).verifier()
+    return dev_verifier(settings)
+
+
+def dev_verifier(settings: Settings) -> JwtVerifier:
+    """The development issuer's verifier, from its public key: only the CLI signs."""
+    path = settings.resolved_dev_jwt_public_key_file
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"the development token issuer's public key {path} is missing: run "
+            "'fulcrum dev up' or set FULCRUM_DEV_JWT_PUBLIC_KEY_FILE"
+        ) from None
+    return JwtVerifier(DEV_ISSUER, frozenset({DEV_AUTHORIZED_PARTY}), PemKeySource(pem))
 
 
 def build_services(settings: Settings, resources: Resources) -> Services:
-    secrets = Secrets(settings)
+    secrets = Secrets(settings, Service.API)
     pepper = secrets.require("key_pepper")
     db = resources.db
     notifier = PolicyChangeNotifier(lambda: resources.nats)
@@ -84,7 +104,7 @@ def build_services(settings: Settings, resources: Resources) -> Services:
         authenticator=Authenticator(
             db,
             pepper,
-            jwt_verifier(settings, secrets),
+            jwt_verifier(settings),
             cache_ttl=settings.key_cache_ttl_seconds,
             flush_interval=settings.last_used_flush_seconds,
         ),
@@ -107,17 +127,21 @@ def build_services(settings: Settings, resources: Resources) -> Services:
         simulations=SimulationService(db),
         rate_limiter=RateLimiter(resources.redis),
         audit=AuditService(
-            db, conninfo(settings, resources.service), checkpoint_verifier(settings, secrets)
+            db, conninfo(settings, resources.service), checkpoint_verifier(settings)
         ),
     )
 
 
-def checkpoint_verifier(settings: Settings, secrets: Secrets) -> CheckpointVerifier:
-    """Checkpoints verify against the current signing key and any retired public keys."""
-    signer = CheckpointSigner(secrets.require("audit_signing_key").get())
-    keys = [signer.public_key_pem()]
-    if settings.audit_retired_keys_file is not None:
-        marker = b"-----END PUBLIC KEY-----"
-        bundle = settings.audit_retired_keys_file.read_bytes()
-        keys += [part + marker for part in bundle.split(marker) if part.strip()]
-    return CheckpointVerifier(keys)
+def checkpoint_verifier(settings: Settings) -> CheckpointVerifier:
+    """Checkpoints verify against public keys only (current and retired): the private
+    signing key exists only where the worker runs."""
+    path = settings.resolved_audit_public_keys_file
+    try:
+        bundle = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"audit public keys file {path} is missing: run 'fulcrum dev up' or set "
+            "FULCRUM_AUDIT_PUBLIC_KEYS_FILE"
+        ) from None
+    marker = b"-----END PUBLIC KEY-----"
+    return CheckpointVerifier([part + marker for part in bundle.split(marker) if part.strip()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from fulcrum.admin import setup_events
 from fulcrum.devstack.process import DevStackError, wait_until
 from fulcrum.devstack.stack import DevStack
 from fulcrum.kit.config import Settings
@@ -49,6 +51,8 @@ def run_stack(settings: Settings, report: Report, *, keep_servers: bool = False)
     report("migrations: applying ...")
     migrate(settings)
     report("migrations: at head")
+    for line in asyncio.run(setup_events(settings)):
+        report(f"events: {line} ready")
     logs = settings.home.absolute() / "logs"
     logs.mkdir(exist_ok=True)
     children = {

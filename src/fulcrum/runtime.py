@@ -2,6 +2,11 @@
 
 Each connection is opened in the background and retried forever, so a process starts even
 when a dependency is down and becomes ready when it returns; ``/readyz`` names what is down.
+A process connects only to what it uses: the worker has no Redis (and no Redis user).
+
+The event streams are created by an operator (``fulcrum events setup``), never by a
+service: the services' NATS users may not create, change, purge or delete streams. A
+process is ready once the stream it needs exists.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+import redis.asyncio as aioredis
 from nats.aio.client import Client as NatsClient
 
-from fulcrum.events.streams import STREAM, ensure_stream, stream_config
+from fulcrum.events.streams import STREAM
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
@@ -21,7 +27,7 @@ from fulcrum.kit.redis import redis_client
 
 log = get_logger(__name__)
 
-DEPENDENCIES = ("postgresql", "redis", "nats")
+USES_REDIS = frozenset({Service.API})
 
 
 @dataclass
@@ -34,7 +40,15 @@ class Resources:
 
     def __post_init__(self) -> None:
         self.db = Database(self.settings, self.service)
-        self.redis = redis_client(self.settings, self.service)
+        self._redis = (
+            redis_client(self.settings, self.service) if self.service in USES_REDIS else None
+        )
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise RuntimeError(f"the {self.service} process does not use Redis")
+        return self._redis
 
     async def open(self) -> None:
         await self.db.open()
@@ -47,22 +61,17 @@ class Resources:
             except Exception as exc:
                 log.warning("nats.connect_failed", error=type(exc).__name__, detail=str(exc))
                 await asyncio.sleep(1)
-        config = stream_config(
-            max_bytes=self.settings.events_stream_max_bytes,
-            max_age_seconds=self.settings.events_stream_max_age_seconds,
-        )
-        while True:
-            try:
-                await ensure_stream(self.nats.jetstream(), config)
-                return
-            except Exception as exc:
-                log.warning("nats.stream_setup_failed", error=type(exc).__name__)
-                await asyncio.sleep(1)
 
     async def wait_for_nats(self, stop: asyncio.Event) -> NatsClient | None:
         """The connection once it is up and the event stream exists; None if stopped first."""
         while not stop.is_set():
-            if self._nats_task is not None and self._nats_task.done() and self.nats:
+            if self.nats is not None:
+                try:
+                    await self._check_nats()
+                except Exception as exc:
+                    log.warning("nats.not_ready", error=type(exc).__name__, detail=str(exc))
+                    await asyncio.sleep(1)
+                    continue
                 return self.nats
             await asyncio.sleep(0.1)
         return None
@@ -78,7 +87,8 @@ class Resources:
                 await self.nats.flush(timeout=2)
             with contextlib.suppress(Exception):
                 await self.nats.close()
-        await self.redis.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
         await self.db.close()
 
     async def _check_postgres(self) -> None:
@@ -95,11 +105,10 @@ class Resources:
     async def readiness(self) -> dict[str, str | None]:
         """Map each dependency to ``None`` when it answers, else the reason it does not."""
         timeout = self.settings.readiness_timeout_seconds
-        checks = {
-            "postgresql": self._check_postgres(),
-            "redis": self._check_redis(),
-            "nats": self._check_nats(),
-        }
+        checks = {"postgresql": self._check_postgres()}
+        if self._redis is not None:
+            checks["redis"] = self._check_redis()
+        checks["nats"] = self._check_nats()
         results = await asyncio.gather(
             *(asyncio.wait_for(c, timeout) for c in checks.values()),
             return_exceptions=True,

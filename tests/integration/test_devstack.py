@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +27,9 @@ def test_state_lives_under_one_directory(stack: LiveStack) -> None:
     home = stack.home
     for path in (
         "certs/ca.crt",
-        "secrets/key_pepper",
+        "secrets/api/key_pepper",
+        "secrets/worker/audit_signing_key",
+        "public/audit_public_keys.pem",
         "postgres/data/PG_VERSION",
         "redis/redis.conf",
         "nats/nats.conf",
@@ -60,3 +65,18 @@ def test_failure_names_the_server_and_shows_its_log(
     assert message.startswith(f"{service} failed")
     assert "--- last lines of" in message
     assert "in use" in message.lower()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="servers change user only when started as root")
+def test_servers_run_as_unprivileged_system_users(stack: LiveStack) -> None:
+    pidfiles = {
+        "fulcrum-pg": stack.home / "postgres" / "data" / "postmaster.pid",
+        "fulcrum-redis": stack.home / "redis" / "redis.pid",
+        "fulcrum-nats": stack.home / "nats" / "nats.pid",
+    }
+    for user, pidfile in pidfiles.items():
+        pid = int(pidfile.read_text().split()[0])
+        status = Path(f"/proc/{pid}/status").read_text()
+        uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+        assert uid == pwd.getpwnam(user).pw_uid, (user, pidfile)
+        assert uid != 0

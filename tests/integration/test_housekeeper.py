@@ -17,10 +17,10 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from fulcrum.admin import create_tenant
+from fulcrum.admin import create_tenant, setup_events
 from fulcrum.audit.chain import prepare
 from fulcrum.audit.checkpoints import CheckpointSigner
-from fulcrum.events.streams import ensure_stream, stream_config, subject
+from fulcrum.events.streams import subject
 from fulcrum.kit.config import Service
 from fulcrum.kit.db import Database, conninfo
 from fulcrum.kit.nats import connect_nats
@@ -37,16 +37,10 @@ async def running(stack: LiveStack) -> AsyncIterator[tuple[Housekeeper, LedgerWr
     db = Database(settings, Service.WORKER)
     await db.open()
     nats = await connect_nats(settings, Service.WORKER)
-    await ensure_stream(
-        nats.jetstream(),
-        stream_config(
-            max_bytes=settings.events_stream_max_bytes,
-            max_age_seconds=settings.events_stream_max_age_seconds,
-        ),
-    )
+    await setup_events(settings)
     writer = LedgerWriter(
         db,
-        CheckpointSigner(Secrets(settings).require("audit_signing_key").get()),
+        CheckpointSigner(Secrets(settings, Service.WORKER).require("audit_signing_key").get()),
         checkpoint_every_records=1_000_000,
         checkpoint_every_seconds=1,
     )
@@ -73,20 +67,25 @@ async def running(stack: LiveStack) -> AsyncIterator[tuple[Housekeeper, LedgerWr
 async def test_a_committed_change_is_relayed_without_a_sweep(
     stack: LiveStack, running: tuple[Housekeeper, LedgerWriter, NatsClient]
 ) -> None:
-    _, _, nats = running
     subjects: list[str] = []
 
     async def collect(msg: Msg) -> None:
         subjects.append(msg.subject)
 
-    await nats.subscribe("fulcrum.events.*.change", cb=collect)
-    # The tenant did not exist at the sweep: only its change's notification can bring it.
-    tenant, _ = await create_tenant(stack.settings, f"relay-{uuid.uuid4().hex[:8]}", "user_x")
-    expected = subject(tenant.id, "change")
-    deadline = time.monotonic() + 10
-    while expected not in subjects:
-        assert time.monotonic() < deadline, "the change was not relayed"
-        await asyncio.sleep(0.1)
+    # Watched as the operator: the worker's own NATS user may publish changes, not read them.
+    observer = await connect_nats(stack.settings, Service.ADMIN)
+    try:
+        await observer.subscribe("fulcrum.events.*.change", cb=collect)
+        await observer.flush()
+        # The tenant did not exist at the sweep: only its change's notification can bring it.
+        tenant, _ = await create_tenant(stack.settings, f"relay-{uuid.uuid4().hex[:8]}", "user_x")
+        expected = subject(tenant.id, "change")
+        deadline = time.monotonic() + 10
+        while expected not in subjects:
+            assert time.monotonic() < deadline, "the change was not relayed"
+            await asyncio.sleep(0.1)
+    finally:
+        await observer.close()
 
 
 async def test_a_chain_left_unpinned_gets_its_checkpoint(

@@ -103,7 +103,9 @@ async def worker_db(stack: LiveStack) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def writer(stack: LiveStack, worker_db: Database) -> LedgerWriter:
-    signer = CheckpointSigner(Secrets(stack.settings).require("audit_signing_key").get())
+    signer = CheckpointSigner(
+        Secrets(stack.settings, Service.WORKER).require("audit_signing_key").get()
+    )
     return LedgerWriter(
         worker_db, signer, checkpoint_every_records=50, checkpoint_every_seconds=3600
     )
@@ -118,7 +120,7 @@ def verified(stack: LiveStack, tenant_id: uuid.UUID) -> tuple[bool, int, str]:
     result = verify_tenant(
         conninfo(stack.settings, Service.ADMIN),
         tenant_id,
-        checkpoint_verifier(stack.settings, Secrets(stack.settings)),
+        checkpoint_verifier(stack.settings),
     )
     return result.ok, result.checked, result.detail
 
@@ -235,7 +237,9 @@ async def test_writers_that_interleave_on_one_tenant_keep_one_chain(
     prediction the other made wrong is caught under the lock, and nothing forks or gaps."""
     other = LedgerWriter(
         worker_db,
-        CheckpointSigner(Secrets(stack.settings).require("audit_signing_key").get()),
+        CheckpointSigner(
+            Secrets(stack.settings, Service.WORKER).require("audit_signing_key").get()
+        ),
         checkpoint_every_records=50,
         checkpoint_every_seconds=3600,
     )
@@ -289,3 +293,9 @@ async def test_the_statement_for_a_continuous_aggregate_leaves_rollups_to_the_da
         tenant_id,
     )
     assert counts == [(5, 5, 0)]
+
+
+def worker_signer(stack: LiveStack) -> CheckpointSigner:
+    return CheckpointSigner(
+        Secrets(stack.settings, Service.WORKER).require("audit_signing_key").get()
+    )

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from fulcrum.devstack.certs import SERVICE_CERTS, create_ca, issue
+from fulcrum.events.streams import STREAM
 from fulcrum.kit.config import Service
 from fulcrum.kit.db import conninfo
 from fulcrum.kit.nats import connect_nats
@@ -47,7 +48,7 @@ def _pg(stack: LiveStack, **params: str) -> psycopg.Connection:
         host="127.0.0.1",
         port=s.database_port,
         dbname=s.database_name,
-        user="fulcrum_app",
+        user="fulcrum_api",
         connect_timeout=5,
         **params,
     )
@@ -56,7 +57,7 @@ def _pg(stack: LiveStack, **params: str) -> psycopg.Connection:
 def test_postgres_accepts_the_api_certificate(stack: LiveStack) -> None:
     with psycopg.connect(conninfo(stack.settings, Service.API)) as conn:
         row = conn.execute("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        assert row.fetchone() == ("fulcrum_app", True)
+        assert row.fetchone() == ("fulcrum_api", True)
 
 
 def test_postgres_refuses_plaintext(stack: LiveStack) -> None:
@@ -82,9 +83,10 @@ def test_postgres_refuses_certificate_from_another_ca(
         )
 
 
-@pytest.mark.parametrize("role", ["fulcrum_owner", "postgres"])
+@pytest.mark.parametrize("role", ["fulcrum_owner", "fulcrum_worker", "fulcrum_app", "postgres"])
 def test_postgres_api_certificate_cannot_claim_another_role(stack: LiveStack, role: str) -> None:
-    """The API's certificate maps to fulcrum_app only, never to the owner or superuser."""
+    """The API's certificate maps to fulcrum_api only: never to the worker (which writes the
+    ledger), the owner or the superuser."""
     s = stack.settings
     with pytest.raises(psycopg.OperationalError, match="certificate authentication failed"):
         psycopg.connect(
@@ -162,8 +164,8 @@ async def _nats_refused(url: str, tls: ssl.SSLContext | None) -> None:
 async def test_nats_accepts_the_worker_certificate(stack: LiveStack) -> None:
     nc = await connect_nats(stack.settings, Service.WORKER, retry=False)
     try:
-        info = await nc.jetstream().account_info()
-        assert info is not None
+        info = await nc.jetstream().stream_info(STREAM)
+        assert info.config.name == STREAM
     finally:
         await nc.close()
 

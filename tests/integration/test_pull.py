@@ -91,7 +91,9 @@ async def waiting_requests(stream: Stream, count: int) -> bool:
 
 @pytest.fixture
 async def stream(stack: LiveStack) -> AsyncIterator[Stream]:
-    nc = await connect_nats(stack.settings, Service.WORKER)
+    # The pull protocol on scratch streams: the operator identity, the only one that may
+    # create streams and consumers (the worker's user may pull only its own durable).
+    nc = await connect_nats(stack.settings, Service.ADMIN)
     js = nc.jetstream()
     tag = uuid.uuid4().hex[:12]
     name = f"PULLTEST_{tag}"

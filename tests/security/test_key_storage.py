@@ -8,6 +8,7 @@ import subprocess
 
 from fulcrum.auth.api_keys import hash_key
 from fulcrum.devstack.postgres import SUPERUSER, _pg_bin
+from fulcrum.kit.config import Service
 from fulcrum.kit.secrets import Secrets
 from tests.support.identity import new_tenant, platform_key, rest
 from tests.support.processes import FulcrumProcess
@@ -60,7 +61,7 @@ def test_dump_contains_only_hashes(stack: LiveStack, api: FulcrumProcess) -> Non
         check=True,
     ).stdout
 
-    pepper = Secrets(s).require("key_pepper").get()
+    pepper = Secrets(s, Service.API).require("key_pepper").get()
     for key in keys:
         for form in forms_of(key):
             assert form not in dump

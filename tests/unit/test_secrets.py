@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fulcrum.kit.config import Settings
+from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.errors import ConfigurationError
 from fulcrum.kit.secrets import Secrets, refuse_env_secrets
 
@@ -43,30 +43,34 @@ def test_production_accepts_file_references(tmp_path: Path) -> None:
 
 
 def test_development_accepts_env_as_last_resort(tmp_path: Path) -> None:
-    src = Secrets(settings(tmp_path), {"FULCRUM_KEY_PEPPER": "dev"}).require("key_pepper")
+    src = Secrets(settings(tmp_path), Service.API, {"FULCRUM_KEY_PEPPER": "dev"}).require(
+        "key_pepper"
+    )
     assert src.get() == b"dev"
 
 
 def test_file_setting_wins_and_is_reread_on_rotation(tmp_path: Path) -> None:
     secret = tmp_path / "pepper"
     secret.write_text("first\n")
-    src = Secrets(settings(tmp_path), {"FULCRUM_KEY_PEPPER_FILE": str(secret)}).require(
-        "key_pepper"
-    )
+    src = Secrets(
+        settings(tmp_path), Service.API, {"FULCRUM_KEY_PEPPER_FILE": str(secret)}
+    ).require("key_pepper")
     assert src.get() == b"first"
     secret.write_text("second-and-longer\n")
     assert src.get() == b"second-and-longer"
 
 
-def test_secrets_dir(tmp_path: Path) -> None:
-    (tmp_path / "secrets").mkdir()
-    (tmp_path / "secrets" / "key_pepper").write_text("from-dir")
-    assert Secrets(settings(tmp_path), {}).require("key_pepper").get() == b"from-dir"
+def test_each_service_reads_its_own_secrets_dir(tmp_path: Path) -> None:
+    (tmp_path / "secrets" / "worker").mkdir(parents=True)
+    (tmp_path / "secrets" / "worker" / "audit_signing_key").write_text("from-dir")
+    worker = Secrets(settings(tmp_path), Service.WORKER, {})
+    assert worker.require("audit_signing_key").get() == b"from-dir"
+    assert Secrets(settings(tmp_path), Service.API, {}).source("audit_signing_key") is None
 
 
 def test_missing_secret_names_how_to_provide_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="FULCRUM_KEY_PEPPER_FILE"):
-        Secrets(settings(tmp_path), {}).require("key_pepper")
+        Secrets(settings(tmp_path), Service.API, {}).require("key_pepper")
 
 
 def test_dotenv_files_are_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

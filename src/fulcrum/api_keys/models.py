@@ -38,7 +38,7 @@ class StoredCredential:
     """What authentication needs to check one presented key."""
 
     id: str
-    tenant_id: uuid.UUID | None
+    tenant_id: uuid.UUID
     hash: bytes
     scopes: frozenset[Scope]
     expires_at: dt.datetime | None

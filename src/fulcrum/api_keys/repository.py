@@ -138,24 +138,6 @@ async def credential(conn: Conn, key_id: str) -> StoredCredential | None:
     )
 
 
-async def platform_credential(conn: Conn, key_id: str) -> StoredCredential | None:
-    cur = await conn.execute(
-        "SELECT id, hash, revoked_at FROM platform_api_keys WHERE id = %s", (key_id,)
-    )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    return StoredCredential(
-        id=row[0],
-        tenant_id=None,
-        hash=bytes(row[1]),
-        scopes=frozenset({Scope.TENANTS_ADMIN}),
-        expires_at=None,
-        revoked_at=row[2],
-        tenant_active=True,
-    )
-
-
 async def insert_platform_key(conn: Conn, key_id: str, name: str, key_hash: bytes) -> None:
     await conn.execute(
         "INSERT INTO platform_api_keys (id, name, hash) VALUES (%s, %s, %s)",
@@ -163,15 +145,12 @@ async def insert_platform_key(conn: Conn, key_id: str, name: str, key_hash: byte
     )
 
 
-async def touch_last_used(
-    conn: Conn, used: dict[str, dt.datetime], *, platform: bool = False
-) -> None:
-    """Batch-write last-used times in one statement: the transaction's tenant's keys, or
-    platform keys."""
-    table = "platform_api_keys" if platform else "api_keys"
+async def touch_last_used(conn: Conn, used: dict[str, dt.datetime]) -> None:
+    """Batch-write last-used times of the transaction's tenant's keys in one statement
+    (platform keys: the database's ``fulcrum_platform_check`` keeps theirs)."""
     await conn.execute(
-        f"""
-        UPDATE {table} k SET last_used_at = greatest(k.last_used_at, u.at)
+        """
+        UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
         FROM unnest(%s::text[], %s::timestamptz[]) AS u(id, at)
         WHERE k.id = u.id
         """,

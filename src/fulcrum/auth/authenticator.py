@@ -17,11 +17,11 @@ from collections import defaultdict
 
 from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import StoredCredential
-from fulcrum.auth.api_keys import KeyKind, matches, parse_key
+from fulcrum.auth.api_keys import KeyKind, hash_key, matches, parse_key
 from fulcrum.auth.jwt import AuthFailure, JwtVerifier
 from fulcrum.auth.principal import Principal, PrincipalKind
-from fulcrum.auth.scopes import ROLE_SCOPES
-from fulcrum.kit.db import TENANT_GUC, Database
+from fulcrum.auth.scopes import PLATFORM_SCOPES, ROLE_SCOPES
+from fulcrum.kit.db import TENANT_GUC, Database, PlatformProof
 from fulcrum.kit.errors import InvalidArgument, PermissionDenied
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import EnvSecret, FileSecret
@@ -53,7 +53,7 @@ class Authenticator:
         self._ttl = cache_ttl
         self._flush_interval = flush_interval
         self._cache: dict[tuple[KeyKind, str], tuple[float, StoredCredential | None]] = {}
-        self._used: dict[tuple[uuid.UUID | None, str], dt.datetime] = {}
+        self._used: dict[tuple[uuid.UUID, str], dt.datetime] = {}
         self._flusher: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -99,21 +99,34 @@ class Authenticator:
         cached = self._cache.get((kind, key_id))
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        if kind is KeyKind.TENANT:
-            async with self._db.tx({"fulcrum.api_key_id": key_id}) as conn:
-                credential = await keys_repo.credential(conn, key_id)
-        else:
-            async with self._db.tx() as conn:
-                credential = await keys_repo.platform_credential(conn, key_id)
+        async with self._db.tx({"fulcrum.api_key_id": key_id}) as conn:
+            credential = await keys_repo.credential(conn, key_id)
         if len(self._cache) >= MAX_CACHED_KEYS:
             self._cache.clear()
         self._cache[(kind, key_id)] = (now, credential)
         return credential
 
+    async def _from_platform_key(self, key_id: str, full: str) -> Principal:
+        """Platform keys are checked by the database itself, which alone can read their
+        hashes; the proof then travels with the principal to open platform transactions."""
+        proof = PlatformProof(key_id, hash_key(self._pepper.get(), full))
+        outcome = await self._db.platform_check(proof)
+        if outcome != "ok":
+            raise AuthFailure(outcome)
+        return Principal(
+            kind=PrincipalKind.PLATFORM,
+            scopes=PLATFORM_SCOPES,
+            actor=f"platform:{key_id}",
+            key_id=key_id,
+            platform=proof,
+        )
+
     async def _from_key(self, token: str) -> Principal:
         parsed = parse_key(token)
         if parsed is None:
             raise AuthFailure("malformed")
+        if parsed.kind is KeyKind.PLATFORM:
+            return await self._from_platform_key(parsed.key_id, parsed.full)
         credential = await self._credential(parsed.kind, parsed.key_id)
         if credential is None:
             raise AuthFailure("unknown_key")
@@ -127,13 +140,6 @@ class Authenticator:
         if not credential.tenant_active:
             raise PermissionDenied("the tenant is suspended")
         self._used[(credential.tenant_id, credential.id)] = now
-        if parsed.kind is KeyKind.PLATFORM:
-            return Principal(
-                kind=PrincipalKind.PLATFORM,
-                scopes=credential.scopes,
-                actor=f"platform:{credential.id}",
-                key_id=credential.id,
-            )
         return Principal(
             kind=PrincipalKind.API_KEY,
             scopes=credential.scopes,
@@ -201,13 +207,9 @@ class Authenticator:
 
     async def flush_last_used(self) -> None:
         used, self._used = self._used, {}
-        by_tenant: dict[uuid.UUID | None, dict[str, dt.datetime]] = defaultdict(dict)
+        by_tenant: dict[uuid.UUID, dict[str, dt.datetime]] = defaultdict(dict)
         for (tenant_id, key_id), at in used.items():
             by_tenant[tenant_id][key_id] = at
         for tenant_id, batch in by_tenant.items():
-            if tenant_id is None:
-                async with self._db.tx() as conn:
-                    await keys_repo.touch_last_used(conn, batch, platform=True)
-            else:
-                async with self._db.tenant_tx(tenant_id) as conn:
-                    await keys_repo.touch_last_used(conn, batch)
+            async with self._db.tenant_tx(tenant_id) as conn:
+                await keys_repo.touch_last_used(conn, batch)

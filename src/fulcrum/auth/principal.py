@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fulcrum.auth.scopes import Scope
+from fulcrum.kit.db import Operator, PlatformProof
 from fulcrum.kit.errors import PermissionDenied
 from fulcrum.ratelimit.limits import RateLimits
 
@@ -27,12 +28,19 @@ class Principal:
     key_id: str | None = None
     external_user_id: str | None = None
     limits: RateLimits | None = None  # the tenant's rate limits; None for platform keys
+    # Platform principals: what shows the database their right to administer tenants.
+    platform: PlatformProof | Operator | None = field(default=None, repr=False)
 
     def require(self, *needed: Scope) -> None:
         """HasScope: raise naming the first missing scope."""
         for scope in needed:
             if scope not in self.scopes:
                 raise PermissionDenied(f"missing scope {scope}")
+
+    def require_platform(self) -> PlatformProof | Operator:
+        if self.platform is None:
+            raise PermissionDenied("this operation needs a platform credential")
+        return self.platform
 
     def require_tenant(self) -> uuid.UUID:
         if self.tenant_id is None:

@@ -19,12 +19,11 @@ from nats.aio.msg import Msg
 
 from fulcrum.engine.compiler import Bundle, compile_bundle
 from fulcrum.engine.model import Action, PolicySource
-from fulcrum.kit.db import TENANT_GUC, Database
+from fulcrum.kit.db import Database
 from fulcrum.kit.errors import NotFound
 from fulcrum.kit.logging import get_logger
 from fulcrum.policies import repository as policies_repo
 from fulcrum.policies.notify import SUBJECT, PolicyChange
-from fulcrum.tenants.service import PLATFORM_GUC
 
 log = get_logger(__name__)
 
@@ -126,14 +125,11 @@ class BundleCache:
                 log.warning("bundle.poll_failed", error=type(exc).__name__)
 
     async def check_revisions(self) -> None:
-        """One read of the revisions of every cached tenant (platform read of two columns)."""
+        """One read of the revisions of every cached tenant (a narrow database function:
+        the API's role reads no tenant row but its transaction's own)."""
         if not self._bundles:
             return
-        async with self._db.tx({PLATFORM_GUC: "on", TENANT_GUC: ""}) as conn:
-            cur = await conn.execute(
-                "SELECT id, policy_revision FROM tenants WHERE id = ANY(%s)",
-                (list(self._bundles),),
-            )
-            rows = await cur.fetchall()
+        async with self._db.tx() as conn:
+            rows = await policies_repo.revisions(conn, list(self._bundles))
         for tenant_id, revision in rows:
             self.invalidate(PolicyChange(tenant_id, int(revision)))

@@ -138,6 +138,11 @@ def issue(
     return builder.sign(ca_key, hashes.SHA256()), key
 
 
+def certificate_subject(path: Path) -> str:
+    """A certificate's subject as NATS names users mapped from certificates (RFC 4514)."""
+    return x509.load_pem_x509_certificate(path.read_bytes()).subject.rfc4514_string()
+
+
 def init_certs(certs_dir: Path, *, force: bool = False) -> list[Path]:
     """Create the CA and every service certificate; keep existing ones unless ``force``.
 

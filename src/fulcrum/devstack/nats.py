@@ -1,4 +1,13 @@
-"""NATS with JetStream for the dev stack: TLS with verified client certificates."""
+"""NATS with JetStream for the dev stack: TLS with verified client certificates, each mapped
+to a user (``verify_and_map``) with its own publish and subscribe permissions, running as its
+own unprivileged system user.
+
+The permissions are the product's NATS security model (docs/SECURITY.md): the API publishes
+decision events and policy hints and reads the anchors; the worker consumes its durable and
+publishes change events and anchors; only the operator identity may manage streams (create,
+update, purge, delete). Each service receives replies only on its own inbox prefix, so no
+service can read another's replies.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +17,84 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from fulcrum.devstack.process import failure, read_pid, spawn_server, stop_server, wait_until
+from fulcrum.devstack.certs import certificate_subject
+from fulcrum.devstack.process import (
+    ensure_system_user,
+    failure,
+    give_to,
+    private_copy,
+    read_pid,
+    run_as,
+    spawn_server,
+    stop_server,
+    wait_until,
+)
+from fulcrum.events.streams import STREAM
 from fulcrum.kit.config import Service, Settings
-from fulcrum.kit.nats import connect_nats
+from fulcrum.kit.nats import connect_nats, inbox_prefix
+from fulcrum.policies.notify import SUBJECT as POLICY_HINTS
+
+SYSTEM_USER = "fulcrum-nats"
+ANCHORS = "FULCRUM_ANCHORS"
+CONSUMER = "fulcrum-ledger"
+
+
+def _js(*calls: str) -> list[str]:
+    return [f"$JS.API.{call}" for call in calls]
+
+
+# identity -> (may publish, may subscribe). Everything not listed is refused.
+PERMISSIONS: dict[Service, tuple[list[str], list[str]]] = {
+    Service.API: (
+        [
+            "fulcrum.events.*.decision",
+            POLICY_HINTS,
+            *_js(
+                f"STREAM.INFO.{STREAM}",
+                f"STREAM.INFO.{ANCHORS}",
+                f"DIRECT.GET.{ANCHORS}",
+                f"DIRECT.GET.{ANCHORS}.>",
+            ),
+        ],
+        [f"{inbox_prefix(Service.API)}.>", POLICY_HINTS],
+    ),
+    Service.WORKER: (
+        [
+            "fulcrum.events.*.change",
+            "fulcrum.anchors.*",
+            f"$JS.ACK.{STREAM}.{CONSUMER}.>",
+            *_js(
+                f"STREAM.INFO.{STREAM}",
+                f"STREAM.INFO.{ANCHORS}",
+                f"CONSUMER.INFO.{STREAM}.{CONSUMER}",
+                f"CONSUMER.MSG.NEXT.{STREAM}.{CONSUMER}",
+                f"DIRECT.GET.{ANCHORS}",
+                f"DIRECT.GET.{ANCHORS}.>",
+            ),
+        ],
+        [f"{inbox_prefix(Service.WORKER)}.>"],
+    ),
+    Service.ADMIN: ([">"], [">"]),
+}
+
+
+def _quoted(items: list[str]) -> str:
+    return ", ".join(f'"{item}"' for item in items)
+
+
+def authorization(settings: Settings) -> list[str]:
+    """The ``authorization`` block: one user per certificate subject."""
+    lines = ["authorization {", "  users = ["]
+    for service, (publish, subscribe) in PERMISSIONS.items():
+        subject = certificate_subject(settings.cert_file(service.value))
+        lines += [
+            f'    {{user: "{subject}", permissions: {{',
+            f"      publish: {{allow: [{_quoted(publish)}]}},",
+            f"      subscribe: {{allow: [{_quoted(subscribe)}]}}",
+            "    }},",
+        ]
+    lines += ["  ]", "}"]
+    return lines
 
 
 def nats_server_binary() -> str:
@@ -54,14 +138,21 @@ class Nats:
             "}",
         ]
         if s.tls:
+            tls = self.root / "tls"
+            tls.mkdir(mode=0o700, exist_ok=True)
+            give_to(SYSTEM_USER, tls)
+            cert = private_copy(s.cert_file("nats"), tls / "nats.crt", SYSTEM_USER)
+            key = private_copy(s.key_file("nats"), tls / "nats.key", SYSTEM_USER)
+            ca = private_copy(s.ca_file(), tls / "ca.crt", SYSTEM_USER)
             parts += [
                 "tls {",
-                f'  cert_file: "{s.cert_file("nats")}"',
-                f'  key_file: "{s.key_file("nats")}"',
-                f'  ca_file: "{s.ca_file()}"',
-                "  verify: true",
+                f'  cert_file: "{cert}"',
+                f'  key_file: "{key}"',
+                f'  ca_file: "{ca}"',
+                "  verify_and_map: true",
                 "  timeout: 2",
                 "}",
+                *authorization(s),
             ]
         return "\n".join(parts) + "\n"
 
@@ -89,11 +180,18 @@ class Nats:
             if not wait_until(self.answers, 5):
                 raise failure("nats", "running but not answering", self.log)
             return "already running"
-        self.root.mkdir(parents=True, exist_ok=True)
+        ensure_system_user(SYSTEM_USER)
+        store = self.root / "jetstream"
+        store.mkdir(parents=True, exist_ok=True)
         conf = self.root / "nats.conf"
         conf.write_text(self._config())
+        conf.chmod(0o600)
         self.log.write_text("")
-        spawn_server("nats", [nats_server_binary(), "-c", str(conf)], self.log, self.answers)
+        give_to(SYSTEM_USER, self.root, store, conf, self.log)
+        for path in store.rglob("*"):
+            give_to(SYSTEM_USER, path)
+        argv = [*run_as(SYSTEM_USER), nats_server_binary(), "-c", str(conf)]
+        spawn_server("nats", argv, self.log, self.answers)
         return "started"
 
     def stop(self) -> str:

@@ -6,8 +6,6 @@ dedicated system user (``fulcrum-pg``) and every server command runs through ``r
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -15,8 +13,14 @@ from pathlib import Path
 
 import psycopg
 
-from fulcrum.devstack.process import failure, wait_until
-from fulcrum.kit.config import APP_ROLE, OWNER_ROLE, Settings
+from fulcrum.devstack.process import (
+    ensure_system_user,
+    failure,
+    give_to,
+    run_as,
+    wait_until,
+)
+from fulcrum.kit.config import API_ROLE, OWNER_ROLE, SERVICE_ROLES, WORKER_ROLE, Settings
 
 SYSTEM_USER = "fulcrum-pg"
 SUPERUSER = "postgres"
@@ -56,35 +60,13 @@ class Postgres:
     # --- identity -----------------------------------------------------------------------
 
     def _as_owner(self) -> list[str]:
-        if os.geteuid() != 0:
-            return []
-        return ["runuser", "-u", SYSTEM_USER, "--"]
+        return run_as(SYSTEM_USER)
 
     def _ensure_system_user(self) -> None:
-        if os.geteuid() != 0:
-            return
-        try:
-            pwd.getpwnam(SYSTEM_USER)
-        except KeyError:
-            subprocess.run(
-                [
-                    "useradd",
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    SYSTEM_USER,
-                ],
-                check=True,
-                capture_output=True,
-            )
+        ensure_system_user(SYSTEM_USER)
 
     def _chown(self, *paths: Path) -> None:
-        if os.geteuid() != 0:
-            return
-        entry = pwd.getpwnam(SYSTEM_USER)
-        for path in paths:
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+        give_to(SYSTEM_USER, *paths)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -239,36 +221,39 @@ class Postgres:
         else:
             hba.append("host all all 127.0.0.1/32 trust")
         (self.data / "pg_hba.conf").write_text("\n".join(hba) + "\n")
+        # One role per certificate: the API's certificate cannot log in as the worker
+        # (which writes the ledger) nor as the owner.
         ident = [
-            f"fulcrum fulcrum-api {APP_ROLE}",
-            f"fulcrum fulcrum-worker {APP_ROLE}",
+            f"fulcrum fulcrum-api {API_ROLE}",
+            f"fulcrum fulcrum-worker {WORKER_ROLE}",
             f"fulcrum fulcrum-admin {OWNER_ROLE}",
-            f"fulcrum fulcrum-admin {APP_ROLE}",
         ]
         (self.data / "pg_ident.conf").write_text("\n".join(ident) + "\n")
         for name in ("fulcrum.conf", "pg_hba.conf", "pg_ident.conf"):
             self._chown(self.data / name)
 
     def bootstrap(self) -> None:
-        """Create the two roles and the database (idempotent; needs the superuser)."""
+        """Create the owner and service roles and the database (idempotent; superuser)."""
         dbname = self.settings.database_name
         with psycopg.connect(self.superuser_dsn(), autocommit=True) as conn:
-            for role, extra in ((OWNER_ROLE, ""), (APP_ROLE, "")):
+            for role in (OWNER_ROLE, *SERVICE_ROLES):
                 exists = conn.execute(
                     "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
                 ).fetchone()
                 if not exists:
                     conn.execute(
                         f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
-                        f"NOBYPASSRLS NOREPLICATION{extra}"
+                        "NOBYPASSRLS NOREPLICATION"
                     )
             if not conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)
             ).fetchone():
                 conn.execute(f'CREATE DATABASE "{dbname}" OWNER "{OWNER_ROLE}"')
             conn.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM PUBLIC')
-            conn.execute(f'GRANT CONNECT ON DATABASE "{dbname}" TO "{APP_ROLE}"')
+            for role in SERVICE_ROLES:
+                conn.execute(f'GRANT CONNECT ON DATABASE "{dbname}" TO "{role}"')
         with psycopg.connect(self.superuser_dsn(dbname), autocommit=True) as conn:
             conn.execute(f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"')
             conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-            conn.execute(f'GRANT USAGE ON SCHEMA public TO "{APP_ROLE}"')
+            for role in SERVICE_ROLES:
+                conn.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -16,6 +18,43 @@ class DevStackError(FulcrumError):
     """A server of the dev stack failed; the message names it and carries its log tail."""
 
     code = "devstack"
+
+
+def ensure_system_user(name: str) -> None:
+    """As root, create the unprivileged system user a server runs as (idempotent)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+
+
+def run_as(name: str) -> list[str]:
+    """The command prefix that runs a server as ``name`` when Fulcrum runs as root."""
+    return ["runuser", "-u", name, "--"] if os.geteuid() == 0 else []
+
+
+def give_to(name: str, *paths: Path) -> None:
+    """As root, hand ``paths`` to the system user ``name``."""
+    if os.geteuid() != 0:
+        return
+    entry = pwd.getpwnam(name)
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def private_copy(source: Path, dest: Path, owner: str) -> Path:
+    """A copy of a key or certificate that only the server's user can read: the originals
+    under <home>/certs stay root's."""
+    shutil.copyfile(source, dest)
+    dest.chmod(0o600)
+    give_to(owner, dest)
+    return dest
 
 
 def log_tail(path: Path, lines: int = 20) -> str:

@@ -1,7 +1,14 @@
-"""Redis for the dev stack: TLS only (``port 0``), client certificates required."""
+"""Redis for the dev stack: TLS only (``port 0``), client certificates required, an ACL user
+per service, running as its own unprivileged system user.
+
+Redis 7 cannot take a user from a client certificate, so each service also authenticates with
+its own password (secret ``redis_password``); the configuration holds only SHA-256 digests of
+them. The ``default`` user is off.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +18,42 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from fulcrum.devstack.process import failure, read_pid, spawn_server, stop_server, wait_until
+from fulcrum.devstack.process import (
+    ensure_system_user,
+    failure,
+    give_to,
+    private_copy,
+    read_pid,
+    run_as,
+    spawn_server,
+    stop_server,
+    wait_until,
+)
 from fulcrum.kit.config import Service, Settings
+from fulcrum.kit.redis import redis_auth, redis_user
+from fulcrum.kit.secrets import Secrets
 from fulcrum.kit.tls import ClientTLS
+
+SYSTEM_USER = "fulcrum-redis"
+
+# What each identity may do. The API runs the rate-limit script (and the commands it calls)
+# on its own key prefix and nothing else; operators may do anything; the worker uses no Redis.
+ACL_RULES: dict[Service, str] = {
+    Service.API: (
+        "resetkeys ~rl:* resetchannels -@all +ping +auth +hello "
+        "+client|setname +evalsha +script|load +time +hmget +hset +pexpire"
+    ),
+    Service.ADMIN: "~* &* +@all",
+}
+
+
+def acl_lines(settings: Settings) -> list[str]:
+    lines = ["user default off"]
+    for service, rules in ACL_RULES.items():
+        secret = Secrets(settings, service).require("redis_password").get()
+        digest = hashlib.sha256(secret).hexdigest()
+        lines.append(f"user {redis_user(service)} on #{digest} {rules}")
+    return lines
 
 
 @dataclass
@@ -41,6 +81,7 @@ class Redis:
             "socket_timeout": 2,
             "socket_connect_timeout": 2,
             "retry": Retry(NoBackoff(), 0),
+            **redis_auth(s, Service.ADMIN),
         }
         if not s.tls:
             return redis.Redis(**probe)
@@ -75,14 +116,21 @@ class Redis:
             "daemonize no",
             "appendonly yes",
             "save ''",
+            *acl_lines(s),
         ]
         if s.tls:
+            tls = self.root / "tls"
+            tls.mkdir(mode=0o700, exist_ok=True)
+            give_to(SYSTEM_USER, tls)
+            cert = private_copy(s.cert_file("redis"), tls / "redis.crt", SYSTEM_USER)
+            key = private_copy(s.key_file("redis"), tls / "redis.key", SYSTEM_USER)
+            ca = private_copy(s.ca_file(), tls / "ca.crt", SYSTEM_USER)
             lines += [
                 "port 0",
                 f"tls-port {s.redis_port}",
-                f"tls-cert-file {s.cert_file('redis')}",
-                f"tls-key-file {s.key_file('redis')}",
-                f"tls-ca-cert-file {s.ca_file()}",
+                f"tls-cert-file {cert}",
+                f"tls-key-file {key}",
+                f"tls-ca-cert-file {ca}",
                 "tls-auth-clients yes",
                 'tls-protocols "TLSv1.2 TLSv1.3"',
             ]
@@ -98,11 +146,15 @@ class Redis:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server not found: apt-get install redis-server")
-        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        ensure_system_user(SYSTEM_USER)
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
         conf = self.root / "redis.conf"
         conf.write_text(self._config())
+        conf.chmod(0o600)
         self.log.write_text("")
-        spawn_server("redis", [binary, str(conf)], self.log, self.answers)
+        give_to(SYSTEM_USER, self.root, data, conf, self.log)
+        spawn_server("redis", [*run_as(SYSTEM_USER), binary, str(conf)], self.log, self.answers)
         return "started"
 
     def stop(self) -> str:

@@ -36,7 +36,7 @@ class DevStack:
             written = init_certs(self.settings.resolved_certs_dir)
             if written:
                 report(f"certs: wrote {len(written)} files in {self.settings.resolved_certs_dir}")
-        written = init_secrets(self.settings.resolved_secrets_dir)
+        written = init_secrets(self.settings)
         if written:
             report(f"secrets: wrote {', '.join(p.name for p in written)}")
 

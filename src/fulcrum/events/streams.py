@@ -32,13 +32,19 @@ def stream_config(*, max_bytes: int, max_age_seconds: float) -> StreamConfig:
         max_msg_size=64 * 1024,
         duplicate_window=120.0,
         num_replicas=1,
+        # Nobody, operators included, can erase events through the JetStream API: a purge
+        # before the worker chained them would erase decisions that were answered.
+        deny_delete=True,
+        deny_purge=True,
     )
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create the stream, or bring an existing one's limits up to date (idempotent)."""
+    """Create the stream, or bring an existing one's limits up to date (idempotent). Only
+    an operator may (``fulcrum events setup``): the services' NATS users cannot."""
+    assert config.name is not None
     try:
-        await js.stream_info(STREAM)
+        await js.stream_info(config.name)
     except NotFoundError:
         await js.add_stream(config)
     else:

@@ -15,8 +15,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Fixed role names: the migrations grant to them and a DBA creates them in production.
+# One role per service, each with only the privileges that service needs (migration 0007).
 OWNER_ROLE = "fulcrum_owner"
-APP_ROLE = "fulcrum_app"
+API_ROLE = "fulcrum_api"
+WORKER_ROLE = "fulcrum_worker"
+SERVICE_ROLES = (API_ROLE, WORKER_ROLE)
 
 
 class Environment(StrEnum):
@@ -31,6 +34,11 @@ class Service(StrEnum):
     API = "api"
     WORKER = "worker"
     ADMIN = "admin"
+
+    @property
+    def database_role(self) -> str:
+        """The database role this identity's certificate maps to (``pg_ident.conf``)."""
+        return {Service.API: API_ROLE, Service.WORKER: WORKER_ROLE, Service.ADMIN: OWNER_ROLE}[self]
 
 
 class Settings(BaseSettings):
@@ -49,7 +57,11 @@ class Settings(BaseSettings):
 
     tls: bool = Field(default=True, description="mTLS to PostgreSQL, Redis and NATS.")
     certs_dir: Path | None = Field(default=None, description="Defaults to <home>/certs.")
-    secrets_dir: Path | None = Field(default=None, description="Defaults to <home>/secrets.")
+    secrets_dir: Path | None = Field(
+        default=None,
+        description="This process's secret files; defaults to <home>/secrets/<service>, so "
+        "each service of the dev stack holds only its own secrets.",
+    )
 
     database_host: str = "127.0.0.1"
     database_port: int = 55432
@@ -97,10 +109,16 @@ class Settings(BaseSettings):
     )
     events_stream_max_bytes: int = 4 * 1024**3
     events_stream_max_age_seconds: float = 7 * 24 * 3600
-    audit_retired_keys_file: Path | None = Field(
+    audit_public_keys_file: Path | None = Field(
         default=None,
-        description="PEM public keys of retired audit signing keys, so checkpoints signed "
-        "before a key rotation still verify.",
+        description="PEM public keys that verify audit checkpoints: the current signing "
+        "key's and any retired ones. Defaults to <home>/public/audit_public_keys.pem. Only "
+        "the worker holds the private key.",
+    )
+    dev_jwt_public_key_file: Path | None = Field(
+        default=None,
+        description="Public key of the development token issuer (never in production); "
+        "defaults to <home>/public/dev_jwt_public_key.pem.",
     )
     checkpoint_every_records: int = 1000
     checkpoint_every_seconds: float = 10.0
@@ -121,9 +139,21 @@ class Settings(BaseSettings):
     def resolved_certs_dir(self) -> Path:
         return (self.certs_dir or self.home / "certs").absolute()
 
+    def secrets_dir_of(self, service: Service) -> Path:
+        return (self.secrets_dir or self.home / "secrets" / service.value).absolute()
+
     @cached_property
-    def resolved_secrets_dir(self) -> Path:
-        return (self.secrets_dir or self.home / "secrets").absolute()
+    def public_dir(self) -> Path:
+        """Non-secret key material the dev stack publishes (public keys)."""
+        return (self.home / "public").absolute()
+
+    @property
+    def resolved_audit_public_keys_file(self) -> Path:
+        return self.audit_public_keys_file or self.public_dir / "audit_public_keys.pem"
+
+    @property
+    def resolved_dev_jwt_public_key_file(self) -> Path:
+        return self.dev_jwt_public_key_file or self.public_dir / "dev_jwt_public_key.pem"
 
     @property
     def is_production(self) -> bool:

@@ -11,26 +11,53 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, nullcontext
+from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from fulcrum.kit.config import APP_ROLE, OWNER_ROLE, Service, Settings
+from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.secrets import Secrets
 from fulcrum.kit.tls import ClientTLS
 
 TENANT_GUC = "fulcrum.tenant_id"
 
 
-def conninfo(settings: Settings, service: Service, *, role: str = APP_ROLE) -> str:
-    """libpq connection string for ``role``, authenticated by ``service``'s certificate."""
+@dataclass(frozen=True)
+class PlatformProof:
+    """What shows the database that a transaction acts for a platform key: the key's id and
+    HMAC(pepper, key), which the database compares with the stored hash that no service
+    role can read (migration 0007)."""
+
+    key_id: str
+    proof: bytes = field(repr=False)
+
+
+class Operator:
+    """Platform administration by an operator: the owner role (certificate fulcrum-admin)."""
+
+
+OPERATOR = Operator()
+
+
+class PlatformRefused(Exception):
+    """The database did not accept the platform key (unknown, wrong secret or revoked)."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+def conninfo(settings: Settings, service: Service) -> str:
+    """libpq connection string for ``service``'s own database role, authenticated by its
+    certificate (the API, the worker and operators each have one: docs/SECURITY.md)."""
     params: dict[str, str | int] = {
         "host": settings.database_host,
         "port": settings.database_port,
         "dbname": settings.database_name,
-        "user": role,
+        "user": service.database_role,
         "application_name": f"fulcrum-{service.value}",
         "connect_timeout": 5,
     }
@@ -44,18 +71,18 @@ def conninfo(settings: Settings, service: Service, *, role: str = APP_ROLE) -> s
         }
     else:
         params["sslmode"] = "disable"
-    password = Secrets(settings).source("database_password")
+    password = Secrets(settings, service).source("database_password")
     if password is not None:
         params["password"] = password.get().decode()
     return make_conninfo(**{k: str(v) for k, v in params.items()})
 
 
 def owner_conninfo(settings: Settings) -> str:
-    return conninfo(settings, Service.ADMIN, role=OWNER_ROLE)
+    return conninfo(settings, Service.ADMIN)
 
 
 class Database:
-    """The process's pool of application-role connections."""
+    """The process's pool of connections as its service's role."""
 
     def __init__(self, settings: Settings, service: Service) -> None:
         self._pool: AsyncConnectionPool[AsyncConnection[TupleRow]] = AsyncConnectionPool(
@@ -99,6 +126,37 @@ class Database:
         """A transaction in which RLS shows only ``tenant_id``'s rows."""
         async with self.tx({TENANT_GUC: str(tenant_id)}, pipeline=pipeline) as conn:
             yield conn
+
+    @asynccontextmanager
+    async def platform_tx(
+        self, who: PlatformProof | Operator, tenant_id: uuid.UUID | None = None
+    ) -> AsyncIterator[AsyncConnection[TupleRow]]:
+        """A transaction the ``platform`` policy admits to every tenant's row, once the
+        database has accepted ``who``; optionally also in ``tenant_id``'s RLS scope (to
+        write that tenant's members and keys, as tenant creation does)."""
+        settings = {TENANT_GUC: str(tenant_id)} if tenant_id is not None else None
+        async with self.tx(settings) as conn:
+            if isinstance(who, Operator):
+                await conn.execute("SELECT fulcrum_operator_begin()")
+            else:
+                cur = await conn.execute(
+                    "SELECT fulcrum_platform_begin(%s, %s)", (who.key_id, who.proof)
+                )
+                row = await cur.fetchone()
+                outcome = str(row[0]) if row else "unknown_key"
+                if outcome != "ok":
+                    raise PlatformRefused(outcome)
+            yield conn
+
+    async def platform_check(self, proof: PlatformProof) -> str:
+        """The database's verdict on a platform key: ``ok``, ``unknown_key``, ``bad_secret``
+        or ``revoked`` (and, when ok, its ``last_used_at`` is brought up to date)."""
+        async with self.tx() as conn:
+            cur = await conn.execute(
+                "SELECT fulcrum_platform_check(%s, %s)", (proof.key_id, proof.proof)
+            )
+            row = await cur.fetchone()
+        return str(row[0]) if row else "unknown_key"
 
     async def ping(self) -> None:
         async with self._pool.connection() as conn:

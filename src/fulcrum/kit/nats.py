@@ -41,6 +41,12 @@ async def _log_reconnect() -> None:
     log.info("nats.reconnected")
 
 
+def inbox_prefix(service: Service) -> str:
+    """Each service gets its replies on its own prefix: NATS permissions then let a service
+    subscribe to its replies and nobody else's."""
+    return f"_INBOX_{service.value}"
+
+
 async def connect_nats(
     settings: Settings,
     service: Service,
@@ -57,6 +63,7 @@ async def connect_nats(
         "allow_reconnect": retry,
         "max_reconnect_attempts": -1 if retry else 0,
         "reconnect_time_wait": 0.5,
+        "inbox_prefix": inbox_prefix(service),
     }
     if not quiet:
         options |= {

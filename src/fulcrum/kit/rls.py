@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fulcrum.kit.config import APP_ROLE
+from fulcrum.kit.config import SERVICE_ROLES
 
 CURRENT_TENANT = "NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid"
 
@@ -21,5 +21,8 @@ def tenant_isolation(table: str, column: str = "tenant_id") -> list[str]:
     ]
 
 
-def grant(table: str, privileges: str) -> str:
-    return f"GRANT {privileges} ON {table} TO {APP_ROLE}"
+def grant(table: str, privileges: str, roles: tuple[str, ...] = SERVICE_ROLES) -> str:
+    """The grant of ``privileges`` on ``table``. Migrations before 0007 granted one
+    application role everything; 0007 narrows each service role to what it needs, and every
+    later migration names its roles."""
+    return f"GRANT {privileges} ON {table} TO {', '.join(roles)}"

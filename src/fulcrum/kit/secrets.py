@@ -3,7 +3,8 @@
 A secret named ``key_pepper`` is found, in order, at:
 
 1. the path in ``FULCRUM_KEY_PEPPER_FILE``;
-2. ``<secrets dir>/key_pepper`` (``FULCRUM_SECRETS_DIR``, default ``<home>/secrets``).
+2. ``<secrets dir>/key_pepper`` (``FULCRUM_SECRETS_DIR``, default ``<home>/secrets/<service>``:
+   each service reads its own directory, so the API never holds the worker's signing key).
 
 Outside production a plain ``FULCRUM_KEY_PEPPER`` variable is accepted as a last resort
 for debugging. In production the process refuses to start when any secret-like variable is
@@ -19,11 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fulcrum.kit.config import Settings
+from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.errors import ConfigurationError
 
 KNOWN_SECRETS = frozenset(
-    {"database_password", "key_pepper", "audit_signing_key", "dev_jwt_signing_key"}
+    {
+        "database_password",
+        "redis_password",
+        "key_pepper",
+        "audit_signing_key",
+        "dev_jwt_signing_key",
+    }
 )
 _SECRET_LIKE = re.compile(r"^FULCRUM_\w*(PASSWORD|SECRET|PEPPER|TOKEN|PRIVATE_KEY|SIGNING_KEY)$")
 
@@ -84,11 +91,13 @@ class EnvSecret:
 
 
 class Secrets:
-    """Resolves named secrets for one process."""
+    """Resolves named secrets for one service's process."""
 
-    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, service: Service, environ: Mapping[str, str] | None = None
+    ) -> None:
         refuse_env_secrets(settings, environ)
-        self._settings = settings
+        self._dir = settings.secrets_dir_of(service)
         self._env = os.environ if environ is None else environ
 
     def source(self, name: str) -> FileSecret | EnvSecret | None:
@@ -98,7 +107,7 @@ class Secrets:
         explicit = self._env.get(f"{env_name}_FILE")
         if explicit:
             return FileSecret(Path(explicit))
-        candidate = self._settings.resolved_secrets_dir / name
+        candidate = self._dir / name
         if candidate.is_file():
             return FileSecret(candidate)
         if env_name in self._env:
@@ -111,6 +120,6 @@ class Secrets:
             env_name = secret_env_name(name)
             raise ConfigurationError(
                 f"secret {name!r} is not configured: set {env_name}_FILE to a file holding it "
-                f"or place it at {self._settings.resolved_secrets_dir / name}"
+                f"or place it at {self._dir / name}"
             )
         return src

@@ -202,3 +202,9 @@ async def set_default_action(conn: Conn, action: str) -> None:
         "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid",
         (action,),
     )
+
+
+async def revisions(conn: Conn, tenant_ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, int]]:
+    """The policy revisions of several tenants at once (``fulcrum_policy_revisions``)."""
+    cur = await conn.execute("SELECT * FROM fulcrum_policy_revisions(%s)", (tenant_ids,))
+    return [(row[0], int(row[1])) for row in await cur.fetchall()]

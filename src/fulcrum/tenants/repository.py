@@ -1,4 +1,5 @@
-"""All SQL for tenants. Cross-tenant reads need ``fulcrum.platform_admin = on``."""
+"""All SQL for tenants. Cross-tenant reads and writes need a platform transaction
+(``Database.platform_tx``); a tenant's own transaction sees only its row."""
 
 from __future__ import annotations
 
@@ -55,6 +56,12 @@ async def current(conn: Conn) -> Tenant | None:
         f"SELECT {_COLUMNS} FROM tenants "
         "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid"
     )
+    row = await cur.fetchone()
+    return _tenant(row) if row else None
+
+
+async def by_name(conn: Conn, name: str) -> Tenant | None:
+    cur = await conn.execute(f"SELECT {_COLUMNS} FROM tenants WHERE name = %s", (name,))
     row = await cur.fetchone()
     return _tenant(row) if row else None
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fulcrum.api_keys.models import IssuedKey
 from fulcrum.api_keys.service import issue_key
 from fulcrum.audit.changes import record_change
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import ROLE_SCOPES, Role, Scope
-from fulcrum.kit.db import TENANT_GUC, Database
-from fulcrum.kit.errors import Conflict, NotFound
+from fulcrum.kit.db import Database, PlatformRefused
+from fulcrum.kit.errors import Conflict, NotFound, Unauthenticated
 from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.kit.validation import display_name, parse_uuid
@@ -18,8 +20,7 @@ from fulcrum.members import repository as members_repo
 from fulcrum.members.service import parse_external_user_id
 from fulcrum.tenants import repository as repo
 from fulcrum.tenants.models import Tenant, TenantStatus
-
-PLATFORM_GUC = "fulcrum.platform_admin"
+from fulcrum.tenants.repository import Conn
 
 
 class TenantService:
@@ -27,11 +28,17 @@ class TenantService:
         self._db = db
         self._pepper = pepper
 
-    def _platform(self, tenant_id: uuid.UUID | None = None) -> dict[str, str]:
-        settings = {PLATFORM_GUC: "on"}
-        if tenant_id is not None:
-            settings[TENANT_GUC] = str(tenant_id)
-        return settings
+    @asynccontextmanager
+    async def _platform(
+        self, principal: Principal, tenant_id: uuid.UUID | None = None
+    ) -> AsyncIterator[Conn]:
+        """A transaction the database admits as platform administration, on the strength of
+        the principal's platform key (checked again by the database) or operator role."""
+        try:
+            async with self._db.platform_tx(principal.require_platform(), tenant_id) as conn:
+                yield conn
+        except PlatformRefused:
+            raise Unauthenticated("invalid credentials") from None
 
     async def create(
         self, principal: Principal, *, name: str, owner_user_id: str | None = None
@@ -41,7 +48,7 @@ class TenantService:
         name = display_name(name)
         owner = parse_external_user_id(owner_user_id, "owner_user_id") if owner_user_id else None
         tenant_id = uuid.uuid4()
-        async with self._db.tx(self._platform(tenant_id)) as conn:
+        async with self._platform(principal, tenant_id) as conn:
             tenant = await repo.insert(conn, tenant_id, name)
             if tenant is None:
                 raise Conflict(f"a tenant named {name!r} already exists", field="name")
@@ -70,7 +77,7 @@ class TenantService:
     async def get(self, principal: Principal, tenant_id: str) -> Tenant:
         principal.require(Scope.TENANTS_ADMIN)
         tid = parse_uuid(tenant_id, "tenant_id")
-        async with self._db.tx(self._platform()) as conn:
+        async with self._platform(principal) as conn:
             tenant = await repo.get(conn, tid)
         if tenant is None:
             raise NotFound(f"tenant {tid} not found")
@@ -84,7 +91,7 @@ class TenantService:
         after = decode_cursor(token)
         if after is not None:
             parse_uuid(after.id, "page_token")
-        async with self._db.tx(self._platform()) as conn:
+        async with self._platform(principal) as conn:
             tenants = await repo.list_page(conn, after, limit + 1)
         return paginate(tenants, limit, lambda m: Cursor(m.created_at, str(m.id)))
 
@@ -93,7 +100,7 @@ class TenantService:
     ) -> Tenant:
         principal.require(Scope.TENANTS_ADMIN)
         tid = parse_uuid(tenant_id, "tenant_id")
-        async with self._db.tx(self._platform(tid)) as conn:
+        async with self._platform(principal, tid) as conn:
             before = await repo.get(conn, tid)
             if before is None:
                 raise NotFound(f"tenant {tid} not found")

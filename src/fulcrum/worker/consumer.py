@@ -38,6 +38,7 @@ CONSUMER = "fulcrum-ledger"
 _YIELD_EVERY = 50  # messages decoded between two turns of the event loop
 _IN_FLIGHT = 2  # transactions at once: one committing, the next running its statements
 _RESTART_SECONDS = 1.0
+MAX_ACK_PENDING = 20_000
 
 
 def consumer_config(max_ack_pending: int) -> ConsumerConfig:
@@ -53,11 +54,16 @@ def consumer_config(max_ack_pending: int) -> ConsumerConfig:
 
 
 async def ensure_consumer(js: JetStreamContext, config: ConsumerConfig) -> None:
-    """Create the durable consumer unless it exists (several workers share it)."""
+    """Create the durable consumer unless it exists (several workers share it). An
+    operator's command (``fulcrum events setup``): the worker may not create consumers."""
     try:
         await js.consumer_info(STREAM, CONSUMER)
     except NotFoundError:
         await js.add_consumer(STREAM, config)
+
+
+class ConsumerMissing(Exception):
+    """The durable consumer does not exist: an operator has not run ``fulcrum events setup``."""
 
 
 @dataclass
@@ -78,12 +84,10 @@ class LedgerConsumer:
         writer: LedgerWriter,
         *,
         batch: int = 1000,
-        max_ack_pending: int = 20_000,
     ) -> None:
         self._nc = nc
         self._writer = writer
         self._batch = batch
-        self._max_ack_pending = max_ack_pending
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop``; a failure (NATS or PostgreSQL gone mid-way) is logged and
@@ -97,7 +101,12 @@ class LedgerConsumer:
                     await asyncio.wait_for(stop.wait(), _RESTART_SECONDS)
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        await ensure_consumer(self._nc.jetstream(), consumer_config(self._max_ack_pending))
+        try:
+            await self._nc.jetstream().consumer_info(STREAM, CONSUMER)
+        except NotFoundError:
+            raise ConsumerMissing(
+                f"the durable consumer {CONSUMER} does not exist: run 'fulcrum events setup'"
+            ) from None
         puller = ContinuousPull(self._nc, stream=STREAM, consumer=CONSUMER, batch=self._batch)
         await puller.start()
         ready: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)

@@ -47,7 +47,7 @@ def tune_gc() -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    signer = CheckpointSigner(Secrets(settings).require("audit_signing_key").get())
+    signer = CheckpointSigner(Secrets(settings, Service.WORKER).require("audit_signing_key").get())
     tune_gc()
     resources = Resources(settings, Service.WORKER)
     await resources.open()

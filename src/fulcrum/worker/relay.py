@@ -26,9 +26,8 @@ from psycopg import AsyncConnection
 
 from fulcrum.audit.changes import CHANGES_CHANNEL
 from fulcrum.events.codec import encode_change
-from fulcrum.kit.db import TENANT_GUC, Database
+from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
-from fulcrum.tenants.service import PLATFORM_GUC
 from fulcrum.worker.writer import LedgerWriter
 
 log = get_logger(__name__)
@@ -126,8 +125,10 @@ class Housekeeper:
             )
 
     async def _tenants(self) -> list[uuid.UUID]:
-        async with self._db.tx({PLATFORM_GUC: "on", TENANT_GUC: ""}) as conn:
-            cur = await conn.execute("SELECT id FROM tenants ORDER BY id")
+        """Tenants with a ledger or with changes to relay (the worker reads no tenant
+        table: a narrow database function answers)."""
+        async with self._db.tx() as conn:
+            cur = await conn.execute("SELECT fulcrum_ledger_tenants()")
             return [row[0] for row in await cur.fetchall()]
 
     async def _relay_changes(self, tenant_id: uuid.UUID) -> bool:

@@ -17,6 +17,7 @@ from fulcrum.audit.checkpoints import (
     checkpoint_payload,
 )
 from fulcrum.devstack.dev_secrets import init_secrets
+from fulcrum.kit.config import Service, Settings
 from tests.unit.audit.ledger import OTHER_TENANT, SIGNED_AT, TENANT, private_key_pem
 
 HASH = hashlib.sha256(b"record 42").digest()
@@ -72,11 +73,18 @@ def test_the_public_key_is_a_subject_public_key_info_pem(signer: CheckpointSigne
     assert isinstance(serialization.load_pem_public_key(pem), ed25519.Ed25519PublicKey)
 
 
-def test_the_dev_stack_secret_file_is_a_usable_signing_key(tmp_path: Path) -> None:
-    init_secrets(tmp_path)
-    signer = CheckpointSigner((tmp_path / "audit_signing_key").read_bytes())
+def test_the_dev_stack_keys_sign_and_verify_only_where_they_belong(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    init_secrets(settings)
+    signer = CheckpointSigner(
+        (settings.secrets_dir_of(Service.WORKER) / "audit_signing_key").read_bytes()
+    )
     cp = signer.sign(TENANT, 1, HASH, SIGNED_AT)
-    assert CheckpointVerifier([signer.public_key_pem()]).verify(cp)
+    public = settings.resolved_audit_public_keys_file.read_bytes()
+    assert CheckpointVerifier([public]).verify(cp)
+    # Only the worker holds the private key.
+    assert not (settings.secrets_dir_of(Service.API) / "audit_signing_key").exists()
+    assert not (settings.secrets_dir_of(Service.ADMIN) / "audit_signing_key").exists()
 
 
 @pytest.mark.parametrize(
