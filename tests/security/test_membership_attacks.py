@@ -71,7 +71,9 @@ def test_adding_another_tenants_owner_does_not_break_their_sign_in(
         assert client.get("/v1/members").status_code == 200
 
     with rest(api, c.owner_key) as client:
-        added = client.post("/v1/members", json={"external_user_id": a.owner_user, "role": "viewer"})
+        added = client.post(
+            "/v1/members", json={"external_user_id": a.owner_user, "role": "viewer"}
+        )
     assert added.status_code == 201, added.text
 
     with rest(api, token) as client:  # no x-fulcrum-tenant: A is still the one tenant
