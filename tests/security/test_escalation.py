@@ -372,6 +372,7 @@ def test_last_owner_cannot_be_demoted_or_removed(
     [
         pytest.param(["tenants:admin"], "scopes[0]", id="platform-scope"),
         pytest.param(["keys:read", "no:such-scope"], "scopes[1]", id="unknown-scope"),
+        pytest.param(["keys:read", "invitations:respond"], "scopes[1]", id="user-scope"),
     ],
 )
 def test_tenant_key_scopes_are_validated(
