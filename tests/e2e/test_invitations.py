@@ -184,17 +184,42 @@ def test_clerk_organisation_selects_its_tenant(api: FulcrumProcess, stack: LiveS
     member_token(stack, home, "owner", user)  # an active membership elsewhere
     invite(api, org_tenant, user, "auditor")
 
-    # The organisation vouches for the invitation in its own tenant.
+    # The organisation vouches for the user: its token accepts the invitation there.
     with rest(api, user_token(stack, user, org_id=org)) as client:
         listed = client.get("/v1/members")
         assert listed.status_code == 200, listed.text
-        assert user in {m["external_user_id"] for m in listed.json()["members"]}
+        statuses = {m["external_user_id"]: m["status"] for m in listed.json()["members"]}
+        assert statuses[user] == "active"
         assert client.get("/v1/api-keys").status_code == 200  # auditor: keys:read
+        made = client.post("/v1/api-keys", json={"name": "k", "scopes": ["keys:read"]})
+        assert made.status_code == 403  # an auditor holds no keys:manage
+    member = next(m["id"] for m in listed.json()["members"] if m["external_user_id"] == user)
+    assert audit_actions(stack, org_tenant, member)[-1] == (
+        "member.accept_invitation",
+        f"user:{user}",
+    )
     with rest(api, user_token(stack, user, org_id=org), **{TENANT_HEADER: str(home.id)}) as c:
         mismatch = c.get("/v1/members")
     assert mismatch.status_code == 400
     assert mismatch.json()["error"]["field"] == TENANT_HEADER
-    # Without the organisation the invitation does not count: home is the one tenant.
+    # Without the organisation the user has two active memberships now and names one.
     with rest(api, user_token(stack, user)) as client:
+        assert client.get("/v1/members").status_code == 400
+    with rest(api, user_token(stack, user), **{TENANT_HEADER: str(home.id)}) as client:
         ids = {m["external_user_id"] for m in client.get("/v1/members").json()["members"]}
     assert ids == {user}
+
+
+def test_an_organisation_token_does_not_accept_another_tenants_invitation(
+    api: FulcrumProcess, stack: LiveStack
+) -> None:
+    org_tenant, other = new_tenant(stack, "orgown"), new_tenant(stack, "orgother")
+    org = f"org_{uuid.uuid4().hex[:10]}"
+    set_org(stack, org_tenant, org)
+    user = f"user_{uuid.uuid4().hex[:8]}"
+    invite(api, org_tenant, user)
+    invite(api, other, user)
+    with rest(api, user_token(stack, user, org_id=org)) as client:
+        assert client.get("/v1/members").status_code == 200
+    assert member_rows(stack, org_tenant)[user] == "active"
+    assert member_rows(stack, other)[user] == "invited"

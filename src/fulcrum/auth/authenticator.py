@@ -7,11 +7,12 @@ memory and written in one batch per tenant every few seconds. A member's key wor
 while its owner is an active member whose role holds all its scopes.
 
 A session token signs in to one tenant through an *active* membership: the tenant its
-``org_id`` maps to (where an invitation counts, since the organisation vouches for it),
-else the one named in ``x-fulcrum-tenant``, else the user's only active membership. An
-invitation the user has not accepted never counts, so nothing one tenant does changes the
-user's sessions in another. With ``user_only`` the token signs in as the user alone, for
-their own invitations.
+``org_id`` maps to, else the one named in ``x-fulcrum-tenant``, else the user's only active
+membership. An invitation the user has not accepted never counts, so nothing one tenant
+does changes the user's sessions in another; a token of the tenant's own Clerk
+organisation accepts a pending invitation there on first use (the organisation vouches
+for the user). With ``user_only`` the token signs in as the user alone, for their own
+invitations.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections import defaultdict
 
 from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import StoredCredential
+from fulcrum.audit.changes import record_change
 from fulcrum.auth.api_keys import KeyKind, matches, parse_key
 from fulcrum.auth.jwt import AuthFailure, JwtVerifier
 from fulcrum.auth.principal import Principal, PrincipalKind
@@ -35,6 +37,7 @@ from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.members import repository as members_repo
 from fulcrum.members.models import Member, MemberStatus
+from fulcrum.members.repository import Conn
 from fulcrum.observability.metrics import AUTH_FAILURES
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import TenantStatus
@@ -210,8 +213,9 @@ class Authenticator:
                         field="x-fulcrum-tenant",
                     )
                 await conn.execute("SELECT set_config(%s, %s, true)", (TENANT_GUC, str(tenant.id)))
-                # The organisation vouches for the user: an invitation counts here.
                 members = await members_repo.find_by_user(conn, user)
+                if members and members[0].status is MemberStatus.INVITED:
+                    members = [await _accept_for_organisation(conn, members[0], org_id)]
         elif hinted is not None:
             async with self._db.tenant_tx(hinted) as conn:
                 members = _active(await members_repo.find_by_user(conn, user))
@@ -249,6 +253,30 @@ class Authenticator:
             else:
                 async with self._db.tenant_tx(tenant_id) as conn:
                     await keys_repo.touch_last_used(conn, batch)
+
+
+async def _accept_for_organisation(conn: Conn, invited: Member, org_id: str) -> Member:
+    """Accept ``invited`` for a token of the tenant's Clerk organisation, audited, in the
+    caller's transaction (which has entered the tenant)."""
+    await members_repo.lock_member_changes(conn, invited.tenant_id)
+    current = await members_repo.get(conn, invited.id, for_update=True)
+    if current is None or current.status is not MemberStatus.INVITED:
+        return current or invited
+    member = await members_repo.activate(conn, invited.id)
+    await record_change(
+        conn,
+        tenant_id=invited.tenant_id,
+        actor=f"user:{invited.external_user_id}",
+        action="member.accept_invitation",
+        resource_type="member",
+        resource_id=str(invited.id),
+        details={
+            "before": {"status": invited.status.value},
+            "after": {"status": member.status.value, "role": member.role.value},
+            "via": {"clerk_org_id": org_id},
+        },
+    )
+    return member
 
 
 def _active(members: list[Member]) -> list[Member]:
