@@ -93,7 +93,7 @@ async def revoke_member_keys(
     member_id: uuid.UUID,
     allowed: frozenset[Scope],
     reason: str,
-) -> list[str]:
+) -> None:
     """In the caller's transaction: revoke the member's keys holding any scope outside
     ``allowed`` (nothing, for a removed member), with one audit record per key."""
     revoked = await repo.revoke_owned(conn, member_id, allowed)
@@ -108,7 +108,6 @@ async def revoke_member_keys(
             targets=[(trace_id, key.id) for key in revoked],
             details={"reason": reason, "owner_member_id": str(member_id)},
         )
-    return [key.id for key in revoked]
 
 
 def _describe(key: ApiKey) -> dict[str, object]:
