@@ -25,6 +25,7 @@ from fulcrum.kit.nats import connect_nats
 from fulcrum.kit.secrets import Secrets
 from fulcrum.kit.validation import display_name
 from fulcrum.members import repository as members_repo
+from fulcrum.members.models import MemberStatus
 from fulcrum.members.service import parse_external_user_id
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import Tenant
@@ -120,7 +121,8 @@ async def dev_token(settings: Settings, tenant: str, role: str, user: str | None
             if not existing:
                 member = await members_repo.insert(conn, found.id, user_id, wanted)
                 action = "member.add"
-            elif existing[0].role is not wanted:
+            elif existing[0].role is not wanted or existing[0].status is MemberStatus.INVITED:
+                await members_repo.activate(conn, existing[0].id)
                 member = await members_repo.set_role(conn, existing[0].id, wanted)
                 action = "member.update_role"
             else:

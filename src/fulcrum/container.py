@@ -25,6 +25,7 @@ from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import conninfo
 from fulcrum.kit.errors import ConfigurationError
 from fulcrum.kit.secrets import Secrets
+from fulcrum.members.invitations import InvitationService
 from fulcrum.members.service import MemberService
 from fulcrum.policies.notify import PolicyChangeNotifier
 from fulcrum.policies.service import PolicyService
@@ -39,6 +40,7 @@ class Services:
     authenticator: Authenticator
     tenants: TenantService
     members: MemberService
+    invitations: InvitationService
     api_keys: ApiKeyService
     policies: PolicyService
     settings: SettingsService
@@ -110,6 +112,7 @@ def build_services(settings: Settings, resources: Resources) -> Services:
         ),
         tenants=TenantService(db, pepper),
         members=MemberService(db),
+        invitations=InvitationService(db),
         api_keys=ApiKeyService(db, pepper),
         policies=PolicyService(db, notifier),
         settings=SettingsService(db, notifier),

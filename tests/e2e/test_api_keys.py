@@ -12,7 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.identity import TenantFixture, new_tenant, rest
+from fulcrum.pb.v1 import api_keys_pb2
+from tests.support.identity import TenantFixture, grpc_clients, member_token, new_tenant, rest
 from tests.support.processes import FulcrumProcess, start_api
 from tests.support.stack import LiveStack
 
@@ -149,3 +150,76 @@ def test_failures_share_one_message_and_are_counted_by_reason(
     for reason in ("missing", "malformed", "unknown_key", "bad_secret"):
         match = re.search(rf'fulcrum_auth_failures_total{{reason="{reason}"}} (\d+)', metrics)
         assert match and float(match.group(1)) >= 1, reason
+
+
+# --- owners and service keys ------------------------------------------------------------
+
+
+def _member_id(stack: LiveStack, tenant: TenantFixture, user: str) -> str:
+    with psycopg.connect(stack.superuser_dsn()) as su:
+        row = su.execute(
+            "SELECT id::text FROM members WHERE tenant_id = %s AND external_user_id = %s",
+            (tenant.id, user),
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_keys_show_their_owner_and_service_flag(api: FulcrumProcess, stack: LiveStack) -> None:
+    tenant = new_tenant(stack, "owned")
+    admin = member_token(stack, tenant, "admin", "user_key_admin")
+    with rest(api, admin) as client:
+        made = client.post("/v1/api-keys", json={"name": "a", "scopes": ["keys:read"]})
+        assert made.status_code == 201, made.text
+        refused = client.post(
+            "/v1/api-keys", json={"name": "svc", "scopes": ["keys:read"], "service": True}
+        )
+    assert refused.status_code == 403
+    assert "ownership:manage" in refused.json()["error"]["message"]
+    admin_member = _member_id(stack, tenant, "user_key_admin")
+    assert (made.json()["api_key"]["owner"], made.json()["api_key"]["service"]) == (
+        admin_member,
+        False,
+    )
+    first = tenant.owner_key.split("_")[1]
+    with rest(api, tenant.owner_key) as client:
+        owner_key = client.get(f"/v1/api-keys/{first}").json()
+    assert (owner_key["owner"], owner_key["service"]) == (None, True)
+    with grpc_clients(api, tenant.owner_key) as clients:
+        got = clients.api_keys.GetApiKey(
+            api_keys_pb2.GetApiKeyRequest(api_key_id=made.json()["api_key"]["id"]),
+            metadata=clients.metadata,
+        )
+        service = clients.api_keys.CreateApiKey(
+            api_keys_pb2.CreateApiKeyRequest(name="svc", scopes=["keys:read"], service=True),
+            metadata=clients.metadata,
+        )
+    assert (got.api_key.owner, got.api_key.service) == (admin_member, False)
+    assert (service.api_key.owner, service.api_key.service) == ("", True)
+
+
+def test_an_owners_service_key_outlives_them(api: FulcrumProcess, stack: LiveStack) -> None:
+    tenant = new_tenant(stack, "outlive")
+    leaving = member_token(stack, tenant, "owner", "user_leaving_owner")
+    body = {"name": "ci", "scopes": ["keys:read", "keys:manage"]}
+    with rest(api, leaving) as client:
+        service = client.post("/v1/api-keys", json={**body, "service": True}).json()
+        personal = client.post("/v1/api-keys", json=body).json()
+    assert service["api_key"]["service"] is True
+    assert personal["api_key"]["service"] is False
+    leaver = _member_id(stack, tenant, "user_leaving_owner")
+    with rest(api, tenant.owner_key) as client:
+        assert client.delete(f"/v1/members/{leaver}").status_code == 204
+    deadline = time.monotonic() + 1.5
+    while status_with(api, personal["secret"]) != 401:
+        assert time.monotonic() < deadline, "the removed owner's own key still works"
+        time.sleep(0.05)
+    assert status_with(api, service["secret"]) == 200
+    with psycopg.connect(stack.superuser_dsn()) as su:
+        rows = su.execute(
+            "SELECT resource_id, details->>'reason', revoked_at IS NOT NULL FROM audit_events "
+            "JOIN api_keys ON api_keys.id = audit_events.resource_id "
+            "WHERE audit_events.tenant_id = %s AND action = 'api_key.revoke'",
+            (tenant.id,),
+        ).fetchall()
+    assert rows == [(personal["api_key"]["id"], "owner removed", True)]

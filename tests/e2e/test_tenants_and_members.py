@@ -152,7 +152,7 @@ def test_member_changes_are_audited_with_actor_and_trace(
     with psycopg.connect(stack.superuser_dsn()) as su:
         row = su.execute(
             "SELECT actor, action, resource_id, trace_id, details FROM audit_events "
-            "WHERE tenant_id = %s AND action = 'member.add'",
+            "WHERE tenant_id = %s AND action = 'member.invite'",
             (tenant.id,),
         ).fetchone()
     assert row is not None
@@ -160,7 +160,9 @@ def test_member_changes_are_audited_with_actor_and_trace(
     assert actor == f"key:{tenant.owner_key.split('_')[1]}"
     assert resource_id == added.json()["id"]
     assert recorded_trace == trace_id
-    assert details == {"after": {"external_user_id": "u_new", "role": "viewer"}}
+    assert details == {
+        "after": {"external_user_id": "u_new", "role": "viewer", "status": "invited"}
+    }
 
 
 def test_bad_jwts_are_refused_over_http(api: FulcrumProcess) -> None:

@@ -23,8 +23,15 @@ import psycopg
 import pytest
 from google.protobuf.message import Message
 
-from fulcrum.pb.v1 import api_keys_pb2, members_pb2
-from tests.support.identity import TenantFixture, grpc_clients, member_token, new_tenant, rest
+from fulcrum.pb.v1 import api_keys_pb2, invitations_pb2, members_pb2
+from tests.support.identity import (
+    TenantFixture,
+    grpc_clients,
+    member_token,
+    new_tenant,
+    rest,
+    user_token,
+)
 from tests.support.processes import FulcrumProcess
 from tests.support.stack import LiveStack
 
@@ -74,6 +81,7 @@ class Transport(Protocol):
     def add_member(self, caller: Caller, user: str, role: str) -> Outcome: ...
     def set_role(self, caller: Caller, member_id: str, role: str) -> Outcome: ...
     def remove_member(self, caller: Caller, member_id: str) -> Outcome: ...
+    def accept_invitation(self, caller: Caller, invitation_id: str) -> Outcome: ...
 
 
 @dataclass
@@ -125,6 +133,9 @@ class Rest:
 
     def remove_member(self, caller: Caller, member_id: str) -> Outcome:
         return self._call(caller, "DELETE", f"/v1/members/{member_id}", 204)[0]
+
+    def accept_invitation(self, caller: Caller, invitation_id: str) -> Outcome:
+        return self._call(caller, "POST", f"/v1/me/invitations/{invitation_id}/accept", 200)[0]
 
 
 @dataclass
@@ -178,6 +189,10 @@ class Grpc:
     def remove_member(self, caller: Caller, member_id: str) -> Outcome:
         request = members_pb2.RemoveMemberRequest(member_id=member_id)
         return self._call(caller, "members", "RemoveMember", request)[0]
+
+    def accept_invitation(self, caller: Caller, invitation_id: str) -> Outcome:
+        request = invitations_pb2.AcceptInvitationRequest(invitation_id=invitation_id)
+        return self._call(caller, "invitations", "AcceptInvitation", request)[0]
 
 
 @pytest.fixture(params=["rest", "grpc"])
@@ -348,7 +363,13 @@ def test_last_owner_cannot_be_demoted_or_removed(
     added = transport.add_member(o1, o2_user, "owner")
     assert_outcome(added, "ok")
     o2_member = added.data["id"]
-    o2 = as_member(stack, tenant, "owner", o2_user)
+    # Adding invites: until O2 accepts, O1 is still the last owner and O2 cannot sign in.
+    o2 = Caller(user_token(stack, o2_user), tenant.id)
+    early = transport.set_role(o2, member_id(stack, tenant, o1_user), "admin")
+    assert_outcome(early, "unauthenticated")
+    lone = transport.remove_member(owner_key(tenant), member_id(stack, tenant, o1_user))
+    assert_outcome(lone, "conflict", mentions="last owner")
+    assert_outcome(transport.accept_invitation(Caller(o2.credential), o2_member), "ok")
 
     # Two owners: one may demote the other.
     demoted = transport.set_role(o2, member_id(stack, tenant, o1_user), "admin")
@@ -372,6 +393,7 @@ def test_last_owner_cannot_be_demoted_or_removed(
     [
         pytest.param(["tenants:admin"], "scopes[0]", id="platform-scope"),
         pytest.param(["keys:read", "no:such-scope"], "scopes[1]", id="unknown-scope"),
+        pytest.param(["keys:read", "invitations:respond"], "scopes[1]", id="user-scope"),
     ],
 )
 def test_tenant_key_scopes_are_validated(

@@ -12,7 +12,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 import fulcrum.pb.v1 as pb
-from fulcrum.transports.grpc.interceptor import RPC_SCOPES
+from fulcrum.auth.scopes import ROLE_SCOPES, USER_SCOPES
+from fulcrum.transports.grpc.interceptor import RPC_SCOPES, USER_RPCS
 from fulcrum.transports.rest.app import create_app
 from fulcrum.transports.rest.auth import RequireScopes
 from tests.support.processes import FulcrumProcess
@@ -69,6 +70,33 @@ def test_every_rest_route_declares_scopes(route: APIRoute) -> None:
 @pytest.mark.parametrize("rpc", all_rpcs())
 def test_every_rpc_declares_scopes(rpc: str) -> None:
     assert RPC_SCOPES.get(rpc), f"{rpc} declares no scope"
+
+
+@pytest.mark.parametrize("route", api_routes(), ids=lambda r: f"{sorted(r.methods)} {r.path}")
+def test_user_scopes_only_on_user_routes(route: APIRoute) -> None:
+    """A signed-in user outside any tenant reaches only routes built for them: those
+    authenticate ``user_only`` and declare user scopes alone; every other route declares
+    none, so the user principal (which holds nothing else) is refused there."""
+    for requirement in declared_scopes(route.dependant):
+        declared = set(requirement.scopes)
+        if requirement.user_only:
+            assert declared <= USER_SCOPES, route.path
+            assert route.path.startswith("/v1/me/"), route.path
+        else:
+            assert not declared & USER_SCOPES, route.path
+
+
+def test_user_scopes_only_on_user_rpcs() -> None:
+    assert USER_RPCS.issubset(all_rpcs())
+    for rpc, scopes in RPC_SCOPES.items():
+        if rpc in USER_RPCS:
+            assert set(scopes) <= USER_SCOPES, rpc
+        else:
+            assert not set(scopes) & USER_SCOPES, rpc
+
+
+def test_no_role_carries_a_user_scope() -> None:
+    assert all(not scopes & USER_SCOPES for scopes in ROLE_SCOPES.values())
 
 
 def test_no_scope_declared_for_an_rpc_that_does_not_exist() -> None:

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import httpx
 
 from fulcrum.admin import create_platform_key, create_tenant, dev_token
-from fulcrum.pb.v1 import api_keys_pb2_grpc, members_pb2_grpc, tenants_pb2_grpc
+from fulcrum.auth.jwt import DevIssuer
+from fulcrum.kit.config import Service
+from fulcrum.kit.secrets import Secrets
+from fulcrum.pb.v1 import (
+    api_keys_pb2_grpc,
+    invitations_pb2_grpc,
+    members_pb2_grpc,
+    tenants_pb2_grpc,
+)
 from tests.support.processes import FulcrumProcess
 from tests.support.stack import LiveStack
 
@@ -39,6 +47,12 @@ def member_token(stack: LiveStack, tenant: TenantFixture, role: str, user: str) 
     return asyncio.run(dev_token(stack.settings, str(tenant.id), role, user))
 
 
+def user_token(stack: LiveStack, user: str, org_id: str | None = None) -> str:
+    """A session token for ``user`` that makes no membership (unlike :func:`member_token`)."""
+    issuer = DevIssuer(Secrets(stack.settings, Service.ADMIN).require("dev_jwt_signing_key").get())
+    return issuer.sign(user, org_id=org_id)
+
+
 def rest(api: FulcrumProcess, credential: str | None, **headers: str) -> httpx.Client:
     return api.http(credential, headers=headers)
 
@@ -48,6 +62,7 @@ class GrpcClients:
     tenants: tenants_pb2_grpc.TenantServiceStub
     members: members_pb2_grpc.MemberServiceStub
     api_keys: api_keys_pb2_grpc.ApiKeyServiceStub
+    invitations: invitations_pb2_grpc.InvitationServiceStub
     metadata: tuple[tuple[str, str], ...]
 
 
@@ -63,5 +78,6 @@ def grpc_clients(
             tenants_pb2_grpc.TenantServiceStub(channel),
             members_pb2_grpc.MemberServiceStub(channel),
             api_keys_pb2_grpc.ApiKeyServiceStub(channel),
+            invitations_pb2_grpc.InvitationServiceStub(channel),
             tuple(md),
         )

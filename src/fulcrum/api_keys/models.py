@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from fulcrum.auth.scopes import Scope
+from fulcrum.auth.scopes import ROLE_SCOPES, Role, Scope
 from fulcrum.ratelimit.limits import RateLimits
 
 
@@ -23,6 +23,10 @@ class ApiKey:
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None
     rotated_from: str | None
+    # The member the key belongs to; it works only while that member is active and their
+    # role holds every scope of the key. None with ``service``: the tenant's own key.
+    owner_member_id: uuid.UUID | None = None
+    service: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,3 +49,13 @@ class StoredCredential:
     revoked_at: dt.datetime | None
     tenant_active: bool
     limits: RateLimits | None = None
+    service: bool = True  # platform keys and tenant service keys belong to no member
+    owner_member_id: uuid.UUID | None = None
+    owner_role: Role | None = None  # the owner's role while they are an active member
+
+    @property
+    def owner_allows(self) -> bool:
+        """A member's key works only while its owner is active and holds all its scopes."""
+        if self.service:
+            return True
+        return self.owner_role is not None and self.scopes <= ROLE_SCOPES[self.owner_role]

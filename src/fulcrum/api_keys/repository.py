@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from fulcrum.api_keys.models import ApiKey, StoredCredential
-from fulcrum.auth.scopes import Scope
+from fulcrum.auth.scopes import Role, Scope
 from fulcrum.kit.pagination import Cursor, after_clause
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import TenantStatus
@@ -19,7 +19,7 @@ Conn = AsyncConnection[TupleRow]
 
 _COLUMNS = (
     "id, tenant_id, name, scopes, created_at, created_by, expires_at, revoked_at, "
-    "last_used_at, rotated_from"
+    "last_used_at, rotated_from, owner_member_id, service"
 )
 
 
@@ -35,6 +35,8 @@ def _key(row: TupleRow) -> ApiKey:
         revoked_at=row[7],
         last_used_at=row[8],
         rotated_from=row[9],
+        owner_member_id=row[10],
+        service=row[11],
     )
 
 
@@ -48,13 +50,16 @@ async def insert(
     scopes: Iterable[Scope],
     created_by: str,
     expires_at: dt.datetime | None,
+    owner_member_id: uuid.UUID | None,
+    service: bool,
     rotated_from: str | None = None,
 ) -> ApiKey:
     cur = await conn.execute(
         f"""
         INSERT INTO api_keys
-            (tenant_id, id, name, hash, scopes, created_by, expires_at, rotated_from)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            (tenant_id, id, name, hash, scopes, created_by, expires_at, rotated_from,
+             owner_member_id, service)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         RETURNING {_COLUMNS}
         """,
         (
@@ -66,6 +71,8 @@ async def insert(
             created_by,
             expires_at,
             rotated_from,
+            owner_member_id,
+            service,
         ),
     )
     row = await cur.fetchone()
@@ -102,6 +109,22 @@ async def revoke(conn: Conn, key_id: str) -> ApiKey:
     return _key(row)
 
 
+async def revoke_owned(
+    conn: Conn, owner_member_id: uuid.UUID, allowed: frozenset[Scope]
+) -> list[ApiKey]:
+    """Revoke the member's live keys holding any scope outside ``allowed``; return them."""
+    cur = await conn.execute(
+        f"""
+        UPDATE api_keys SET revoked_at = now()
+        WHERE owner_member_id = %s AND NOT service AND revoked_at IS NULL
+          AND NOT scopes <@ %s::text[]
+        RETURNING {_COLUMNS}
+        """,
+        (owner_member_id, sorted(str(s) for s in allowed)),
+    )
+    return [_key(row) for row in await cur.fetchall()]
+
+
 async def expire_at(conn: Conn, key_id: str, when: dt.datetime) -> ApiKey:
     cur = await conn.execute(
         f"""
@@ -118,7 +141,8 @@ async def expire_at(conn: Conn, key_id: str, when: dt.datetime) -> ApiKey:
 async def credential(conn: Conn, key_id: str) -> StoredCredential | None:
     """Authentication lookup: the caller's transaction has set ``fulcrum.api_key_id``."""
     cur = await conn.execute(
-        "SELECT id, tenant_id, hash, scopes, expires_at, revoked_at FROM api_keys WHERE id = %s",
+        "SELECT id, tenant_id, hash, scopes, expires_at, revoked_at, service, owner_member_id "
+        "FROM api_keys WHERE id = %s",
         (key_id,),
     )
     row = await cur.fetchone()
@@ -126,6 +150,15 @@ async def credential(conn: Conn, key_id: str) -> StoredCredential | None:
         return None
     await conn.execute("SELECT set_config('fulcrum.tenant_id', %s, true)", (str(row[1]),))
     tenant = await tenants_repo.get(conn, row[1])
+    owner_role = None
+    if not row[6] and row[7] is not None:
+        # Checked here, within the key cache's TTL, as well as by revoking the keys in the
+        # transaction that removes or demotes the member.
+        cur = await conn.execute(
+            "SELECT role FROM members WHERE id = %s AND status = 'active'", (row[7],)
+        )
+        owner = await cur.fetchone()
+        owner_role = Role(owner[0]) if owner else None
     return StoredCredential(
         id=row[0],
         tenant_id=row[1],
@@ -135,6 +168,9 @@ async def credential(conn: Conn, key_id: str) -> StoredCredential | None:
         revoked_at=row[5],
         tenant_active=tenant is not None and tenant.status is TenantStatus.ACTIVE,
         limits=tenant.limits if tenant else None,
+        service=row[6],
+        owner_member_id=row[7],
+        owner_role=owner_role,
     )
 
 

@@ -1,4 +1,8 @@
-"""API key management. Nobody grants a scope they do not hold; every change is audited."""
+"""API key management. Nobody grants a scope they do not hold; every change is audited.
+
+A key belongs to the member who made it (a key made with a key belongs to that key's
+owner) and stops working when the member is removed or demoted below the key's scopes.
+Keys meant to outlive a person are tenant service keys, made explicitly by an owner."""
 
 from __future__ import annotations
 
@@ -9,14 +13,15 @@ from collections.abc import Iterable
 
 from fulcrum.api_keys import repository as repo
 from fulcrum.api_keys.models import ApiKey, IssuedKey
-from fulcrum.audit.changes import record_change
+from fulcrum.audit.changes import record_change, record_changes
 from fulcrum.auth.api_keys import KeyKind, hash_key, new_key
-from fulcrum.auth.principal import Principal
+from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import Scope, parse_tenant_scopes
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
 from fulcrum.kit.secrets import EnvSecret, FileSecret
+from fulcrum.kit.tracing import current_trace_id, new_trace
 from fulcrum.kit.validation import display_name, future_time
 
 _KEY_ID = re.compile(r"^[0-9a-f]{20}$")
@@ -44,6 +49,8 @@ async def issue_key(
     scopes: Iterable[Scope],
     created_by: str,
     expires_at: dt.datetime | None,
+    owner_member_id: uuid.UUID | None,
+    service: bool,
     rotated_from: str | None = None,
 ) -> IssuedKey:
     fresh = new_key(KeyKind.TENANT)
@@ -56,9 +63,51 @@ async def issue_key(
         scopes=scopes,
         created_by=created_by,
         expires_at=expires_at,
+        owner_member_id=owner_member_id,
+        service=service,
         rotated_from=rotated_from,
     )
     return IssuedKey(key, fresh.full)
+
+
+def key_owner(principal: Principal, *, service: bool) -> uuid.UUID | None:
+    """The member a new key belongs to: the caller's (a key's owner for a key), or none for a
+    service key. Only holders of ``ownership:manage`` make service keys on purpose; a key
+    made with a service key is a service key as well, since no member stands behind it."""
+    if service:
+        if Scope.OWNERSHIP_MANAGE not in principal.scopes:
+            raise PermissionDenied(
+                "only an owner (scope ownership:manage) can create a service key"
+            )
+        return None
+    if principal.member_id is None and principal.kind is not PrincipalKind.API_KEY:
+        raise PermissionDenied("this caller cannot own an API key")
+    return principal.member_id
+
+
+async def revoke_member_keys(
+    conn: repo.Conn,
+    *,
+    tenant_id: uuid.UUID,
+    actor: str,
+    member_id: uuid.UUID,
+    allowed: frozenset[Scope],
+    reason: str,
+) -> None:
+    """In the caller's transaction: revoke the member's keys holding any scope outside
+    ``allowed`` (nothing, for a removed member), with one audit record per key."""
+    revoked = await repo.revoke_owned(conn, member_id, allowed)
+    if revoked:
+        trace_id = current_trace_id.get() or new_trace().trace_id
+        await record_changes(
+            conn,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="api_key.revoke",
+            resource_type="api_key",
+            targets=[(trace_id, key.id) for key in revoked],
+            details={"reason": reason, "owner_member_id": str(member_id)},
+        )
 
 
 def _describe(key: ApiKey) -> dict[str, object]:
@@ -67,6 +116,8 @@ def _describe(key: ApiKey) -> dict[str, object]:
         "scopes": sorted(key.scopes),
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "owner_member_id": str(key.owner_member_id) if key.owner_member_id else None,
+        "service": key.service,
     }
 
 
@@ -82,6 +133,7 @@ class ApiKeyService:
         name: str,
         scopes: list[str],
         expires_at: dt.datetime | None,
+        service: bool = False,
     ) -> IssuedKey:
         principal.require(Scope.KEYS_MANAGE)
         tenant_id = principal.require_tenant()
@@ -89,6 +141,7 @@ class ApiKeyService:
         requested = parse_tenant_scopes(scopes)
         expires_at = future_time(expires_at, "expire_time")
         ensure_grantable(principal, requested)
+        owner = key_owner(principal, service=service)
         async with self._db.tenant_tx(tenant_id) as conn:
             issued = await issue_key(
                 conn,
@@ -98,6 +151,8 @@ class ApiKeyService:
                 scopes=requested,
                 created_by=principal.actor,
                 expires_at=expires_at,
+                owner_member_id=owner,
+                service=owner is None,
             )
             await record_change(
                 conn,
@@ -183,6 +238,9 @@ class ApiKeyService:
                 scopes=old.scopes,
                 created_by=principal.actor,
                 expires_at=old.expires_at,
+                # The new key is the same credential renewed: it keeps the old one's owner.
+                owner_member_id=old.owner_member_id,
+                service=old.service,
                 rotated_from=old.id,
             )
             previous = await repo.expire_at(conn, key_id, old_valid_until)

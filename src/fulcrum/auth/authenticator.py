@@ -3,7 +3,16 @@
 API keys are verified against a per-process cache that trusts a record for at most
 ``key_cache_ttl_seconds`` (0.5 s by default), so a revocation reaches every API server
 within one second without a database read per request. ``last_used_at`` is collected in
-memory and written in one batch per tenant every few seconds.
+memory and written in one batch per tenant every few seconds. A member's key works only
+while its owner is an active member whose role holds all its scopes.
+
+A session token signs in to one tenant through an *active* membership: the tenant its
+``org_id`` maps to, else the one named in ``x-fulcrum-tenant``, else the user's only active
+membership. An invitation the user has not accepted never counts, so nothing one tenant
+does changes the user's sessions in another; a token of the tenant's own Clerk
+organisation accepts a pending invitation there on first use (the organisation vouches
+for the user). With ``user_only`` the token signs in as the user alone, for their own
+invitations.
 """
 
 from __future__ import annotations
@@ -17,16 +26,18 @@ from collections import defaultdict
 
 from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import StoredCredential
+from fulcrum.audit.changes import record_change
 from fulcrum.auth.api_keys import KeyKind, hash_key, matches, parse_key
 from fulcrum.auth.jwt import AuthFailure, JwtVerifier
 from fulcrum.auth.principal import Principal, PrincipalKind
-from fulcrum.auth.scopes import PLATFORM_SCOPES, ROLE_SCOPES
+from fulcrum.auth.scopes import PLATFORM_SCOPES, ROLE_SCOPES, USER_SCOPES
 from fulcrum.kit.db import TENANT_GUC, Database, PlatformProof
 from fulcrum.kit.errors import InvalidArgument, PermissionDenied
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.members import repository as members_repo
-from fulcrum.members.models import Member
+from fulcrum.members.models import Member, MemberStatus
+from fulcrum.members.repository import Conn
 from fulcrum.observability.metrics import AUTH_FAILURES
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import TenantStatus
@@ -70,14 +81,20 @@ class Authenticator:
 
     # --- entry point --------------------------------------------------------------------
 
-    async def authenticate(self, authorization: str | None, tenant_hint: str | None) -> Principal:
+    async def authenticate(
+        self, authorization: str | None, tenant_hint: str | None, *, user_only: bool = False
+    ) -> Principal:
+        """The caller; with ``user_only`` a session token gives the signed-in user outside
+        any tenant (``PrincipalKind.USER``), never a tenant member."""
         try:
-            return await self._authenticate(authorization, tenant_hint)
+            return await self._authenticate(authorization, tenant_hint, user_only)
         except AuthFailure as failure:
             AUTH_FAILURES.labels(reason=failure.reason).inc()
             raise
 
-    async def _authenticate(self, authorization: str | None, tenant_hint: str | None) -> Principal:
+    async def _authenticate(
+        self, authorization: str | None, tenant_hint: str | None, user_only: bool
+    ) -> Principal:
         if not authorization:
             raise AuthFailure("missing")
         if len(authorization) > MAX_CREDENTIAL_LENGTH:
@@ -89,6 +106,8 @@ class Authenticator:
         if token.startswith(("fk_", "fkp_")):
             return await self._from_key(token)
         if token.count(".") == 2 and self._jwt is not None:
+            if user_only:
+                return self._user(token)
             return await self._from_jwt(token, tenant_hint)
         raise AuthFailure("malformed")
 
@@ -137,6 +156,8 @@ class Authenticator:
             raise AuthFailure("revoked")
         if credential.expires_at is not None and credential.expires_at <= now:
             raise AuthFailure("expired")
+        if not credential.owner_allows:
+            raise AuthFailure("owner_not_member")
         if not credential.tenant_active:
             raise PermissionDenied("the tenant is suspended")
         self._used[(credential.tenant_id, credential.id)] = now
@@ -146,10 +167,21 @@ class Authenticator:
             actor=f"key:{credential.id}",
             tenant_id=credential.tenant_id,
             key_id=credential.id,
+            member_id=credential.owner_member_id,
             limits=credential.limits,
         )
 
     # --- dashboard users ----------------------------------------------------------------
+
+    def _user(self, token: str) -> Principal:
+        assert self._jwt is not None
+        verified = self._jwt.verify(token)
+        return Principal(
+            kind=PrincipalKind.USER,
+            scopes=USER_SCOPES,
+            actor=f"user:{verified.subject}",
+            external_user_id=verified.subject,
+        )
 
     async def _from_jwt(self, token: str, tenant_hint: str | None) -> Principal:
         assert self._jwt is not None
@@ -165,27 +197,37 @@ class Authenticator:
             actor=f"user:{member.external_user_id}",
             tenant_id=member.tenant_id,
             external_user_id=member.external_user_id,
+            member_id=member.id,
             limits=tenant.limits,
         )
 
     async def _membership(self, user: str, org_id: str | None, tenant_hint: str | None) -> Member:
+        hinted = None
         if tenant_hint:
             try:
-                tenant_id = uuid.UUID(tenant_hint)
+                hinted = uuid.UUID(tenant_hint)
             except ValueError:
                 raise InvalidArgument("must be a UUID", field="x-fulcrum-tenant") from None
-            async with self._db.tenant_tx(tenant_id) as conn:
-                members = await members_repo.find_by_user(conn, user)
-        elif org_id:
+        if org_id:
             async with self._db.tx({"fulcrum.clerk_org_id": org_id}) as conn:
                 tenant = await tenants_repo.by_clerk_org(conn, org_id)
                 if tenant is None:
                     raise AuthFailure("not_a_member")
+                if hinted is not None and hinted != tenant.id:
+                    raise InvalidArgument(
+                        "names another tenant than the token's organisation",
+                        field="x-fulcrum-tenant",
+                    )
                 await conn.execute("SELECT set_config(%s, %s, true)", (TENANT_GUC, str(tenant.id)))
                 members = await members_repo.find_by_user(conn, user)
+                if members and members[0].status is MemberStatus.INVITED:
+                    members = [await _accept_for_organisation(conn, members[0], org_id)]
+        elif hinted is not None:
+            async with self._db.tenant_tx(hinted) as conn:
+                members = _active(await members_repo.find_by_user(conn, user))
         else:
             async with self._db.tx({"fulcrum.external_user_id": user}) as conn:
-                members = await members_repo.find_by_user(conn, user)
+                members = _active(await members_repo.find_by_user(conn, user))
             if len(members) > 1:
                 raise InvalidArgument(
                     "member of several tenants: name one in the x-fulcrum-tenant header",
@@ -213,3 +255,31 @@ class Authenticator:
         for tenant_id, batch in by_tenant.items():
             async with self._db.tenant_tx(tenant_id) as conn:
                 await keys_repo.touch_last_used(conn, batch)
+
+
+async def _accept_for_organisation(conn: Conn, invited: Member, org_id: str) -> Member:
+    """Accept ``invited`` for a token of the tenant's Clerk organisation, audited, in the
+    caller's transaction (which has entered the tenant)."""
+    await members_repo.lock_member_changes(conn, invited.tenant_id)
+    current = await members_repo.get(conn, invited.id, for_update=True)
+    if current is None or current.status is not MemberStatus.INVITED:
+        return current or invited
+    member = await members_repo.activate(conn, invited.id)
+    await record_change(
+        conn,
+        tenant_id=invited.tenant_id,
+        actor=f"user:{invited.external_user_id}",
+        action="member.accept_invitation",
+        resource_type="member",
+        resource_id=str(invited.id),
+        details={
+            "before": {"status": invited.status.value},
+            "after": {"status": member.status.value, "role": member.role.value},
+            "via": {"clerk_org_id": org_id},
+        },
+    )
+    return member
+
+
+def _active(members: list[Member]) -> list[Member]:
+    return [m for m in members if m.status is MemberStatus.ACTIVE]

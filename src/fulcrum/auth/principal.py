@@ -16,6 +16,8 @@ class PrincipalKind(StrEnum):
     API_KEY = "api_key"
     MEMBER = "member"
     PLATFORM = "platform"
+    # A signed-in user outside any tenant: only their own invitations (USER_SCOPES).
+    USER = "user"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class Principal:
     tenant_id: uuid.UUID | None = None
     key_id: str | None = None
     external_user_id: str | None = None
+    # The member acting: the signed-in member, or the member who owns the key. None for a
+    # tenant service key, a platform key or a user outside any tenant.
+    member_id: uuid.UUID | None = None
     limits: RateLimits | None = None  # the tenant's rate limits; None for platform keys
     # Platform principals: what shows the database their right to administer tenants.
     platform: PlatformProof | Operator | None = field(default=None, repr=False)

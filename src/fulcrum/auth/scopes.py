@@ -2,7 +2,9 @@
 
 A principal holds a set of scopes; every route and RPC declares the scopes it needs
 (``HasScope``). Nobody can grant a scope they do not hold, and ``tenants:admin`` belongs
-to platform keys only: no tenant key or role can ever carry it.
+to platform keys only: no tenant key or role can ever carry it. ``invitations:respond``
+belongs to a signed-in user acting on their own invitations, outside any tenant: no key
+or role carries it either.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ class Scope(StrEnum):
     APPROVALS_DECIDE = "approvals:decide"
     SETTINGS_READ = "settings:read"
     SETTINGS_MANAGE = "settings:manage"
+    INVITATIONS_RESPOND = "invitations:respond"
 
 
 PLATFORM_SCOPES = frozenset({Scope.TENANTS_ADMIN})
-TENANT_SCOPES = frozenset(Scope) - PLATFORM_SCOPES
+USER_SCOPES = frozenset({Scope.INVITATIONS_RESPOND})
+TENANT_SCOPES = frozenset(Scope) - PLATFORM_SCOPES - USER_SCOPES
 
 
 class Role(StrEnum):
@@ -101,6 +105,11 @@ def parse_tenant_scopes(values: list[str], field: str = "scopes") -> frozenset[S
         if scope in PLATFORM_SCOPES:
             raise InvalidArgument(
                 f"scope {scope} belongs to platform keys and cannot be granted to a tenant key",
+                field=f"{field}[{i}]",
+            )
+        if scope in USER_SCOPES:
+            raise InvalidArgument(
+                f"scope {scope} belongs to signed-in users and cannot be granted to a key",
                 field=f"{field}[{i}]",
             )
         scopes.add(scope)

@@ -9,14 +9,15 @@ from psycopg.rows import TupleRow
 
 from fulcrum.auth.scopes import Role
 from fulcrum.kit.pagination import Cursor, after_clause
-from fulcrum.members.models import Member
+from fulcrum.members.models import Member, MemberStatus
 
 Conn = AsyncConnection[TupleRow]
-_COLUMNS = "id, tenant_id, external_user_id, role, created_at"
+_COLUMNS = "id, tenant_id, external_user_id, role, created_at, status, invited_by"
+MAX_INVITATIONS = 100
 
 
 def _member(row: TupleRow) -> Member:
-    return Member(row[0], row[1], row[2], Role(row[3]), row[4])
+    return Member(row[0], row[1], row[2], Role(row[3]), row[4], MemberStatus(row[5]), row[6])
 
 
 async def get(conn: Conn, member_id: uuid.UUID, *, for_update: bool = False) -> Member | None:
@@ -43,17 +44,35 @@ async def list_page(conn: Conn, after: Cursor | None, limit: int) -> list[Member
     return [_member(row) for row in await cur.fetchall()]
 
 
+async def invitations_of(conn: Conn, external_user_id: str) -> list[Member]:
+    """The user's pending invitations in every tenant: the caller's transaction has set
+    ``fulcrum.external_user_id`` (the ``member_lookup`` policy) and no tenant."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM members WHERE external_user_id = %s AND status = 'invited' "
+        "ORDER BY created_at, id LIMIT %s",
+        (external_user_id, MAX_INVITATIONS),
+    )
+    return [_member(row) for row in await cur.fetchall()]
+
+
 async def insert(
-    conn: Conn, tenant_id: uuid.UUID, external_user_id: str, role: Role
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    external_user_id: str,
+    role: Role,
+    *,
+    status: MemberStatus = MemberStatus.ACTIVE,
+    invited_by: str | None = None,
 ) -> Member | None:
-    """Insert; None when the user is already a member."""
+    """Insert; None when the user is already a member (or invited)."""
     cur = await conn.execute(
         f"""
-        INSERT INTO members (tenant_id, external_user_id, role) VALUES (%s, %s, %s)
+        INSERT INTO members (tenant_id, external_user_id, role, status, invited_by)
+        VALUES (%s, %s, %s, %s, %s)
         ON CONFLICT (tenant_id, external_user_id) DO NOTHING
         RETURNING {_COLUMNS}
         """,
-        (tenant_id, external_user_id, role.value),
+        (tenant_id, external_user_id, role.value, status.value, invited_by),
     )
     row = await cur.fetchone()
     return _member(row) if row else None
@@ -68,11 +87,35 @@ async def set_role(conn: Conn, member_id: uuid.UUID, role: Role) -> Member:
     return _member(row)
 
 
+async def activate(conn: Conn, member_id: uuid.UUID) -> Member:
+    cur = await conn.execute(
+        f"UPDATE members SET status = 'active' WHERE id = %s RETURNING {_COLUMNS}", (member_id,)
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return _member(row)
+
+
 async def delete(conn: Conn, member_id: uuid.UUID) -> None:
     await conn.execute("DELETE FROM members WHERE id = %s", (member_id,))
 
 
-async def lock_owners(conn: Conn) -> int:
-    """Lock every owner row of the tenant (serialises last-owner checks); return the count."""
-    cur = await conn.execute("SELECT id FROM members WHERE role = 'owner' FOR UPDATE")
-    return len(await cur.fetchall())
+async def lock_member_changes(conn: Conn, tenant_id: uuid.UUID) -> None:
+    """Serialise the tenant's membership changes until the transaction ends.
+
+    Taken before any member row is locked, so two changes never hold one row each while
+    waiting for the other's (two owners removing each other deadlocked that way)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('fulcrum.members:' || %s::text, 0))",
+        (tenant_id,),
+    )
+
+
+async def count_active_owners(conn: Conn) -> int:
+    """Active owners of the tenant; call under :func:`lock_member_changes`."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM members WHERE role = 'owner' AND status = 'active'"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])

@@ -60,6 +60,8 @@ class TenantService:
                 scopes=ROLE_SCOPES[Role.OWNER],
                 created_by=principal.actor,
                 expires_at=None,
+                owner_member_id=None,
+                service=True,  # the tenant's own key: it outlives any one member
             )
             if owner:
                 await members_repo.insert(conn, tenant_id, owner, Role.OWNER)

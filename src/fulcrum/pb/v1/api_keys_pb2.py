@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66ulcrum/v1/api_keys.proto\x12\nfulcrum.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12\x14\n\x0crotated_from\x18\t \x01(\t\"d\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x14\x43reateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"&\n\x10GetApiKeyRequest\x12\x12\n\napi_key_id\x18\x01 \x01(\t\"8\n\x11GetApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x13ListApiKeysResponse\x12$\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.fulcrum.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x13RevokeApiKeyRequest\x12\x12\n\napi_key_id\x18\x01 \x01(\t\";\n\x14RevokeApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey\"b\n\x13RotateApiKeyRequest\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x37\n\x13old_key_valid_until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"y\n\x14RotateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12,\n\x10previous_api_key\x18\x03 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey2\xa2\x03\n\rApiKeyService\x12Q\n\x0c\x43reateApiKey\x12\x1f.fulcrum.v1.CreateApiKeyRequest\x1a .fulcrum.v1.CreateApiKeyResponse\x12H\n\tGetApiKey\x12\x1c.fulcrum.v1.GetApiKeyRequest\x1a\x1d.fulcrum.v1.GetApiKeyResponse\x12N\n\x0bListApiKeys\x12\x1e.fulcrum.v1.ListApiKeysRequest\x1a\x1f.fulcrum.v1.ListApiKeysResponse\x12Q\n\x0cRevokeApiKey\x12\x1f.fulcrum.v1.RevokeApiKeyRequest\x1a .fulcrum.v1.RevokeApiKeyResponse\x12Q\n\x0cRotateApiKey\x12\x1f.fulcrum.v1.RotateApiKeyRequest\x1a .fulcrum.v1.RotateApiKeyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66ulcrum/v1/api_keys.proto\x12\nfulcrum.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12\x14\n\x0crotated_from\x18\t \x01(\t\x12\r\n\x05owner\x18\n \x01(\t\x12\x0f\n\x07service\x18\x0b \x01(\x08\"u\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07service\x18\x04 \x01(\x08\"K\n\x14\x43reateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"&\n\x10GetApiKeyRequest\x12\x12\n\napi_key_id\x18\x01 \x01(\t\"8\n\x11GetApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x13ListApiKeysResponse\x12$\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.fulcrum.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x13RevokeApiKeyRequest\x12\x12\n\napi_key_id\x18\x01 \x01(\t\";\n\x14RevokeApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey\"b\n\x13RotateApiKeyRequest\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x37\n\x13old_key_valid_until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"y\n\x14RotateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12,\n\x10previous_api_key\x18\x03 \x01(\x0b\x32\x12.fulcrum.v1.ApiKey2\xa2\x03\n\rApiKeyService\x12Q\n\x0c\x43reateApiKey\x12\x1f.fulcrum.v1.CreateApiKeyRequest\x1a .fulcrum.v1.CreateApiKeyResponse\x12H\n\tGetApiKey\x12\x1c.fulcrum.v1.GetApiKeyRequest\x1a\x1d.fulcrum.v1.GetApiKeyResponse\x12N\n\x0bListApiKeys\x12\x1e.fulcrum.v1.ListApiKeysRequest\x1a\x1f.fulcrum.v1.ListApiKeysResponse\x12Q\n\x0cRevokeApiKey\x12\x1f.fulcrum.v1.RevokeApiKeyRequest\x1a .fulcrum.v1.RevokeApiKeyResponse\x12Q\n\x0cRotateApiKey\x12\x1f.fulcrum.v1.RotateApiKeyRequest\x1a .fulcrum.v1.RotateApiKeyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,27 +34,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fulcrum.v1.api_keys_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_APIKEY']._serialized_start=75
-  _globals['_APIKEY']._serialized_end=366
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=368
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=468
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=470
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=545
-  _globals['_GETAPIKEYREQUEST']._serialized_start=547
-  _globals['_GETAPIKEYREQUEST']._serialized_end=585
-  _globals['_GETAPIKEYRESPONSE']._serialized_start=587
-  _globals['_GETAPIKEYRESPONSE']._serialized_end=643
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=645
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=704
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=706
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=790
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=792
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=833
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=835
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=894
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=896
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=994
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=996
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=1117
-  _globals['_APIKEYSERVICE']._serialized_start=1120
-  _globals['_APIKEYSERVICE']._serialized_end=1538
+  _globals['_APIKEY']._serialized_end=398
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=400
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=517
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=519
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=594
+  _globals['_GETAPIKEYREQUEST']._serialized_start=596
+  _globals['_GETAPIKEYREQUEST']._serialized_end=634
+  _globals['_GETAPIKEYRESPONSE']._serialized_start=636
+  _globals['_GETAPIKEYRESPONSE']._serialized_end=692
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=694
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=753
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=755
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=839
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=841
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=882
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=884
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=943
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=945
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1043
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1045
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=1166
+  _globals['_APIKEYSERVICE']._serialized_start=1169
+  _globals['_APIKEYSERVICE']._serialized_end=1587
 # @@protoc_insertion_point(module_scope)

@@ -33,12 +33,20 @@ class ApiKey(_message.Message):
     LAST_USED_TIME_FIELD_NUMBER: _builtins.int
     CREATED_BY_FIELD_NUMBER: _builtins.int
     ROTATED_FROM_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The public key id, embedded in the key itself."""
     name: _builtins.str
     created_by: _builtins.str
     rotated_from: _builtins.str
     """Set on a key issued by rotation: the key it replaces."""
+    owner: _builtins.str
+    """The member the key belongs to (empty for a service key): the key stops working when
+    that member is removed or demoted below the key's scopes.
+    """
+    service: _builtins.bool
+    """A tenant service key, made explicitly by an owner: it belongs to no member."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -61,10 +69,12 @@ class ApiKey(_message.Message):
         last_used_time: _timestamp_pb2.Timestamp | None = ...,
         created_by: _builtins.str = ...,
         rotated_from: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        service: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "last_used_time", b"last_used_time", "revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "created_by", b"created_by", "expire_time", b"expire_time", "id", b"id", "last_used_time", b"last_used_time", "name", b"name", "revoke_time", b"revoke_time", "rotated_from", b"rotated_from", "scopes", b"scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "created_by", b"created_by", "expire_time", b"expire_time", "id", b"id", "last_used_time", b"last_used_time", "name", b"name", "owner", b"owner", "revoke_time", b"revoke_time", "rotated_from", b"rotated_from", "scopes", b"scopes", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -77,7 +87,10 @@ class CreateApiKeyRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     SCOPES_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    service: _builtins.bool
+    """Make a tenant service key (needs ownership:manage)."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -88,10 +101,11 @@ class CreateApiKeyRequest(_message.Message):
         name: _builtins.str = ...,
         scopes: _abc.Iterable[_builtins.str] | None = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        service: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "name", b"name", "scopes", b"scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "name", b"name", "scopes", b"scopes", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,35 +26,35 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ulcrum/v1/members.proto\x12\nfulcrum.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"m\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x18\n\x10\x65xternal_user_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x12ListMembersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListMembersResponse\x12#\n\x07members\x18\x01 \x03(\x0b\x32\x12.fulcrum.v1.Member\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x10GetMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"7\n\x11GetMemberResponse\x12\"\n\x06member\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Member\":\n\x10\x41\x64\x64MemberRequest\x12\x18\n\x10\x65xternal_user_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"7\n\x11\x41\x64\x64MemberResponse\x12\"\n\x06member\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Member\":\n\x17UpdateMemberRoleRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\">\n\x18UpdateMemberRoleResponse\x12\"\n\x06member\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Member\"(\n\x13RemoveMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"\x16\n\x14RemoveMemberResponse2\xa5\x03\n\rMemberService\x12N\n\x0bListMembers\x12\x1e.fulcrum.v1.ListMembersRequest\x1a\x1f.fulcrum.v1.ListMembersResponse\x12H\n\tGetMember\x12\x1c.fulcrum.v1.GetMemberRequest\x1a\x1d.fulcrum.v1.GetMemberResponse\x12H\n\tAddMember\x12\x1c.fulcrum.v1.AddMemberRequest\x1a\x1d.fulcrum.v1.AddMemberResponse\x12]\n\x10UpdateMemberRole\x12#.fulcrum.v1.UpdateMemberRoleRequest\x1a$.fulcrum.v1.UpdateMemberRoleResponse\x12Q\n\x0cRemoveMember\x12\x1f.fulcrum.v1.RemoveMemberRequest\x1a .fulcrum.v1.RemoveMemberResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ulcrum/v1/members.proto\x12\nfulcrum.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x01\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x18\n\x10\x65xternal_user_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x12\n\ninvited_by\x18\x06 \x01(\t\";\n\x12ListMembersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListMembersResponse\x12#\n\x07members\x18\x01 \x03(\x0b\x32\x12.fulcrum.v1.Member\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x10GetMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"7\n\x11GetMemberResponse\x12\"\n\x06member\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Member\":\n\x10\x41\x64\x64MemberRequest\x12\x18\n\x10\x65xternal_user_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"7\n\x11\x41\x64\x64MemberResponse\x12\"\n\x06member\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Member\":\n\x17UpdateMemberRoleRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\">\n\x18UpdateMemberRoleResponse\x12\"\n\x06member\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Member\"(\n\x13RemoveMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"\x16\n\x14RemoveMemberResponse2\xa5\x03\n\rMemberService\x12N\n\x0bListMembers\x12\x1e.fulcrum.v1.ListMembersRequest\x1a\x1f.fulcrum.v1.ListMembersResponse\x12H\n\tGetMember\x12\x1c.fulcrum.v1.GetMemberRequest\x1a\x1d.fulcrum.v1.GetMemberResponse\x12H\n\tAddMember\x12\x1c.fulcrum.v1.AddMemberRequest\x1a\x1d.fulcrum.v1.AddMemberResponse\x12]\n\x10UpdateMemberRole\x12#.fulcrum.v1.UpdateMemberRoleRequest\x1a$.fulcrum.v1.UpdateMemberRoleResponse\x12Q\n\x0cRemoveMember\x12\x1f.fulcrum.v1.RemoveMemberRequest\x1a .fulcrum.v1.RemoveMemberResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fulcrum.v1.members_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMBER']._serialized_start=73
-  _globals['_MEMBER']._serialized_end=182
-  _globals['_LISTMEMBERSREQUEST']._serialized_start=184
-  _globals['_LISTMEMBERSREQUEST']._serialized_end=243
-  _globals['_LISTMEMBERSRESPONSE']._serialized_start=245
-  _globals['_LISTMEMBERSRESPONSE']._serialized_end=328
-  _globals['_GETMEMBERREQUEST']._serialized_start=330
-  _globals['_GETMEMBERREQUEST']._serialized_end=367
-  _globals['_GETMEMBERRESPONSE']._serialized_start=369
-  _globals['_GETMEMBERRESPONSE']._serialized_end=424
-  _globals['_ADDMEMBERREQUEST']._serialized_start=426
-  _globals['_ADDMEMBERREQUEST']._serialized_end=484
-  _globals['_ADDMEMBERRESPONSE']._serialized_start=486
-  _globals['_ADDMEMBERRESPONSE']._serialized_end=541
-  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_start=543
-  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_end=601
-  _globals['_UPDATEMEMBERROLERESPONSE']._serialized_start=603
-  _globals['_UPDATEMEMBERROLERESPONSE']._serialized_end=665
-  _globals['_REMOVEMEMBERREQUEST']._serialized_start=667
-  _globals['_REMOVEMEMBERREQUEST']._serialized_end=707
-  _globals['_REMOVEMEMBERRESPONSE']._serialized_start=709
-  _globals['_REMOVEMEMBERRESPONSE']._serialized_end=731
-  _globals['_MEMBERSERVICE']._serialized_start=734
-  _globals['_MEMBERSERVICE']._serialized_end=1155
+  _globals['_MEMBER']._serialized_start=74
+  _globals['_MEMBER']._serialized_end=219
+  _globals['_LISTMEMBERSREQUEST']._serialized_start=221
+  _globals['_LISTMEMBERSREQUEST']._serialized_end=280
+  _globals['_LISTMEMBERSRESPONSE']._serialized_start=282
+  _globals['_LISTMEMBERSRESPONSE']._serialized_end=365
+  _globals['_GETMEMBERREQUEST']._serialized_start=367
+  _globals['_GETMEMBERREQUEST']._serialized_end=404
+  _globals['_GETMEMBERRESPONSE']._serialized_start=406
+  _globals['_GETMEMBERRESPONSE']._serialized_end=461
+  _globals['_ADDMEMBERREQUEST']._serialized_start=463
+  _globals['_ADDMEMBERREQUEST']._serialized_end=521
+  _globals['_ADDMEMBERRESPONSE']._serialized_start=523
+  _globals['_ADDMEMBERRESPONSE']._serialized_end=578
+  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_start=580
+  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_end=638
+  _globals['_UPDATEMEMBERROLERESPONSE']._serialized_start=640
+  _globals['_UPDATEMEMBERROLERESPONSE']._serialized_end=702
+  _globals['_REMOVEMEMBERREQUEST']._serialized_start=704
+  _globals['_REMOVEMEMBERREQUEST']._serialized_end=744
+  _globals['_REMOVEMEMBERRESPONSE']._serialized_start=746
+  _globals['_REMOVEMEMBERRESPONSE']._serialized_end=768
+  _globals['_MEMBERSERVICE']._serialized_start=771
+  _globals['_MEMBERSERVICE']._serialized_end=1192
 # @@protoc_insertion_point(module_scope)

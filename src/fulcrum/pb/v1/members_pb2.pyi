@@ -28,10 +28,16 @@ class Member(_message.Message):
     EXTERNAL_USER_ID_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    INVITED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     external_user_id: _builtins.str
     role: _builtins.str
     """owner, admin, policy_author, approver, auditor, agent or viewer."""
+    status: _builtins.str
+    """"invited" until the user accepts, then "active"."""
+    invited_by: _builtins.str
+    """The actor that invited the user; empty for members made by an operator."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -41,10 +47,12 @@ class Member(_message.Message):
         external_user_id: _builtins.str = ...,
         role: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        status: _builtins.str = ...,
+        invited_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "external_user_id", b"external_user_id", "id", b"id", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "external_user_id", b"external_user_id", "id", b"id", "invited_by", b"invited_by", "role", b"role", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -80,7 +80,9 @@ class MemberServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddMember(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Invites the user: the membership has status "invited" and signs in only once the
+        user accepts it (InvitationService), or through their Clerk organisation.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -37,6 +37,9 @@ class MemberServiceStub:
     ListMembers: _grpc.UnaryUnaryMultiCallable[_members_pb2.ListMembersRequest, _members_pb2.ListMembersResponse]
     GetMember: _grpc.UnaryUnaryMultiCallable[_members_pb2.GetMemberRequest, _members_pb2.GetMemberResponse]
     AddMember: _grpc.UnaryUnaryMultiCallable[_members_pb2.AddMemberRequest, _members_pb2.AddMemberResponse]
+    """Invites the user: the membership has status "invited" and signs in only once the
+    user accepts it (InvitationService), or through their Clerk organisation.
+    """
     UpdateMemberRole: _grpc.UnaryUnaryMultiCallable[_members_pb2.UpdateMemberRoleRequest, _members_pb2.UpdateMemberRoleResponse]
     """Nobody changes their own role, grants a role beyond their own scopes, or demotes
     the last owner.
@@ -51,6 +54,9 @@ class MemberServiceAsyncStub(MemberServiceStub):
     ListMembers: _aio.UnaryUnaryMultiCallable[_members_pb2.ListMembersRequest, _members_pb2.ListMembersResponse]  # type: ignore[assignment]
     GetMember: _aio.UnaryUnaryMultiCallable[_members_pb2.GetMemberRequest, _members_pb2.GetMemberResponse]  # type: ignore[assignment]
     AddMember: _aio.UnaryUnaryMultiCallable[_members_pb2.AddMemberRequest, _members_pb2.AddMemberResponse]  # type: ignore[assignment]
+    """Invites the user: the membership has status "invited" and signs in only once the
+    user accepts it (InvitationService), or through their Clerk organisation.
+    """
     UpdateMemberRole: _aio.UnaryUnaryMultiCallable[_members_pb2.UpdateMemberRoleRequest, _members_pb2.UpdateMemberRoleResponse]  # type: ignore[assignment]
     """Nobody changes their own role, grants a role beyond their own scopes, or demotes
     the last owner.
@@ -79,7 +85,10 @@ class MemberServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _members_pb2.AddMemberRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_members_pb2.AddMemberResponse, _abc.Awaitable[_members_pb2.AddMemberResponse]]: ...
+    ) -> _typing.Union[_members_pb2.AddMemberResponse, _abc.Awaitable[_members_pb2.AddMemberResponse]]:
+        """Invites the user: the membership has status "invited" and signs in only once the
+        user accepts it (InvitationService), or through their Clerk organisation.
+        """
 
     @_abc_1.abstractmethod
     def UpdateMemberRole(

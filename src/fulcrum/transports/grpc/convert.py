@@ -8,8 +8,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fulcrum.api_keys.models import ApiKey
 from fulcrum.kit.errors import InvalidArgument
-from fulcrum.members.models import Member
-from fulcrum.pb.v1 import api_keys_pb2, members_pb2, tenants_pb2
+from fulcrum.members.models import Invitation, Member
+from fulcrum.pb.v1 import api_keys_pb2, invitations_pb2, members_pb2, tenants_pb2
 from fulcrum.tenants.models import Tenant, TenantStatus
 
 _TENANT_STATUS = {
@@ -48,6 +48,19 @@ def member(m: Member) -> members_pb2.Member:
         external_user_id=m.external_user_id,
         role=m.role.value,
         create_time=timestamp(m.created_at),
+        status=m.status.value,
+        invited_by=m.invited_by or "",
+    )
+
+
+def invitation(i: Invitation) -> invitations_pb2.Invitation:
+    return invitations_pb2.Invitation(
+        id=str(i.member.id),
+        tenant_id=str(i.member.tenant_id),
+        tenant_name=i.tenant_name,
+        role=i.member.role.value,
+        invited_by=i.member.invited_by or "",
+        create_time=timestamp(i.member.created_at),
     )
 
 
@@ -62,4 +75,6 @@ def api_key(k: ApiKey) -> api_keys_pb2.ApiKey:
         last_used_time=timestamp(k.last_used_at),
         created_by=k.created_by,
         rotated_from=k.rotated_from or "",
+        owner=str(k.owner_member_id) if k.owner_member_id else "",
+        service=k.service,
     )

@@ -10,6 +10,8 @@ from fulcrum.container import Services
 from fulcrum.pb.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
+    invitations_pb2,
+    invitations_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
     tenants_pb2,
@@ -112,6 +114,31 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
         return members_pb2.RemoveMemberResponse()
 
 
+class InvitationServicer(invitations_pb2_grpc.InvitationServiceServicer):
+    def __init__(self, services: Services) -> None:
+        self._invitations = services.invitations
+
+    async def ListMyInvitations(  # noqa: N802
+        self, request: invitations_pb2.ListMyInvitationsRequest, context: Context
+    ) -> invitations_pb2.ListMyInvitationsResponse:
+        found = await self._invitations.list_mine(current_principal.get())
+        return invitations_pb2.ListMyInvitationsResponse(
+            invitations=[convert.invitation(i) for i in found]
+        )
+
+    async def AcceptInvitation(  # noqa: N802
+        self, request: invitations_pb2.AcceptInvitationRequest, context: Context
+    ) -> invitations_pb2.AcceptInvitationResponse:
+        member = await self._invitations.accept(current_principal.get(), request.invitation_id)
+        return invitations_pb2.AcceptInvitationResponse(member=convert.member(member))
+
+    async def DeclineInvitation(  # noqa: N802
+        self, request: invitations_pb2.DeclineInvitationRequest, context: Context
+    ) -> invitations_pb2.DeclineInvitationResponse:
+        await self._invitations.decline(current_principal.get(), request.invitation_id)
+        return invitations_pb2.DeclineInvitationResponse()
+
+
 class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
     def __init__(self, services: Services) -> None:
         self._keys = services.api_keys
@@ -129,6 +156,7 @@ class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
             name=request.name,
             scopes=list(request.scopes),
             expires_at=expires,
+            service=request.service,
         )
         return api_keys_pb2.CreateApiKeyResponse(
             api_key=convert.api_key(issued.key), secret=issued.secret

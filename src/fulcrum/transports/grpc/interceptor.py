@@ -24,7 +24,7 @@ from grpc_status import rpc_status
 from fulcrum.auth.authenticator import Authenticator
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
-from fulcrum.kit.dependencies import unavailable
+from fulcrum.kit.dependencies import dependency_error
 from fulcrum.kit.errors import FulcrumError, InvalidArgument, PermissionDenied
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.tracing import TraceContext, current_trace_id, from_traceparent
@@ -44,6 +44,7 @@ PUBLIC_SERVICES = (
 
 _T = "/fulcrum.v1.TenantService/"
 _M = "/fulcrum.v1.MemberService/"
+_I = "/fulcrum.v1.InvitationService/"
 _K = "/fulcrum.v1.ApiKeyService/"
 _P = "/fulcrum.v1.PolicyService/"
 _D = "/fulcrum.v1.DecisionService/"
@@ -61,6 +62,9 @@ RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
     f"{_M}AddMember": (Scope.MEMBERS_MANAGE,),
     f"{_M}UpdateMemberRole": (Scope.MEMBERS_MANAGE,),
     f"{_M}RemoveMember": (Scope.MEMBERS_MANAGE,),
+    f"{_I}ListMyInvitations": (Scope.INVITATIONS_RESPOND,),
+    f"{_I}AcceptInvitation": (Scope.INVITATIONS_RESPOND,),
+    f"{_I}DeclineInvitation": (Scope.INVITATIONS_RESPOND,),
     f"{_K}CreateApiKey": (Scope.KEYS_MANAGE,),
     f"{_K}GetApiKey": (Scope.KEYS_READ,),
     f"{_K}ListApiKeys": (Scope.KEYS_READ,),
@@ -84,6 +88,10 @@ RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
     f"{_A}ExportAuditRecords": (Scope.AUDIT_READ,),
     f"{_A}VerifyAuditLedger": (Scope.AUDIT_READ,),
 }
+
+# RPCs of a signed-in user outside any tenant: authenticated with ``user_only``, so the
+# principal is the user alone; no other RPC ever sees that principal.
+USER_RPCS = frozenset({f"{_I}ListMyInvitations", f"{_I}AcceptInvitation", f"{_I}DeclineInvitation"})
 
 STATUS = {
     "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
@@ -232,11 +240,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            down = unavailable(exc)
-            if down is not None:
-                log.warning("grpc.dependency_unavailable", method=call.method, exc_info=exc)
-                state.code = grpc.StatusCode.UNAVAILABLE
-                await context.abort(state.code, down.message)
+            known = dependency_error(exc)
+            if known is not None:
+                if known.code == "unavailable":
+                    log.warning("grpc.dependency_unavailable", method=call.method, exc_info=exc)
+                else:
+                    log.info(
+                        "grpc.transaction_conflict", method=call.method, error=type(exc).__name__
+                    )
+                state.code = STATUS[known.code]
+                await context.abort(state.code, known.message)
             log.error("grpc.unhandled", method=call.method, error=type(exc).__name__, exc_info=exc)
             state.code = grpc.StatusCode.INTERNAL
             await context.abort(state.code, "internal error")
@@ -255,7 +268,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         """HasScope for gRPC: authenticate, check scopes, charge the rate limit."""
         if call.scopes is None:
             raise PermissionDenied("this RPC declares no scope")
-        principal = await self._authenticator.authenticate(call.authorization, call.tenant_hint)
+        principal = await self._authenticator.authenticate(
+            call.authorization, call.tenant_hint, user_only=call.method in USER_RPCS
+        )
         state.tenant = str(principal.tenant_id) if principal.tenant_id else None
         structlog.contextvars.bind_contextvars(tenant_id=state.tenant)
         principal.require(*call.scopes)

@@ -18,6 +18,8 @@ from fulcrum.pb.v1 import (
     audit_pb2_grpc,
     decisions_pb2,
     decisions_pb2_grpc,
+    invitations_pb2,
+    invitations_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
     policies_pb2,
@@ -30,7 +32,12 @@ from fulcrum.pb.v1 import (
 from fulcrum.runtime import Resources
 from fulcrum.transports.grpc.audit import AuditServicer
 from fulcrum.transports.grpc.decisions import DecisionServicer, PolicyServicer, SettingsServicer
-from fulcrum.transports.grpc.identity import ApiKeyServicer, MemberServicer, TenantServicer
+from fulcrum.transports.grpc.identity import (
+    ApiKeyServicer,
+    InvitationServicer,
+    MemberServicer,
+    TenantServicer,
+)
 from fulcrum.transports.grpc.interceptor import AuthInterceptor
 
 log = get_logger(__name__)
@@ -55,6 +62,9 @@ def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(services), server)
     members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(services), server)
+    invitations_pb2_grpc.add_InvitationServiceServicer_to_server(
+        InvitationServicer(services), server
+    )
     api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(services), server)
     policies_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(services), server)
     decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(services), server)
@@ -64,6 +74,7 @@ def create_server(
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
         members_pb2.DESCRIPTOR.services_by_name["MemberService"].full_name,
+        invitations_pb2.DESCRIPTOR.services_by_name["InvitationService"].full_name,
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
         policies_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
         decisions_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,

@@ -26,7 +26,7 @@ Manager = Annotated[Principal, Depends(RequireScopes(Scope.KEYS_MANAGE))]
 @router.post("", status_code=201)
 async def create_api_key(body: CreateApiKeyIn, request: Request, who: Manager) -> CreateApiKeyOut:
     issued = await services_of(request).api_keys.create(
-        who, name=body.name, scopes=body.scopes, expires_at=body.expires_at
+        who, name=body.name, scopes=body.scopes, expires_at=body.expires_at, service=body.service
     )
     return CreateApiKeyOut(api_key=ApiKeyOut.of(issued.key), secret=issued.secret)
 

@@ -13,6 +13,7 @@ from fulcrum.transports.rest import (
     decisions,
     errors,
     health,
+    invitations,
     members,
     policies,
     settings,
@@ -31,6 +32,7 @@ def create_app(resources: Resources, services: Services) -> FastAPI:
     app.include_router(health.router)
     app.include_router(tenants.router)
     app.include_router(members.router)
+    app.include_router(invitations.router)
     app.include_router(api_keys.router)
     app.include_router(policies.router)
     app.include_router(decisions.router)

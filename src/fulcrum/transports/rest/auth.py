@@ -14,17 +14,24 @@ TENANT_HEADER = "x-fulcrum-tenant"
 
 
 class RequireScopes:
-    """A FastAPI dependency that authenticates the caller and checks their scopes."""
+    """A FastAPI dependency that authenticates the caller and checks their scopes.
 
-    def __init__(self, *scopes: Scope) -> None:
+    ``user_only``: the route serves a signed-in user outside any tenant (their own
+    invitations); such a route declares user scopes only, and no other route can be
+    reached by that user principal."""
+
+    def __init__(self, *scopes: Scope, user_only: bool = False) -> None:
         if not scopes:
             raise ValueError("a route must declare at least one scope")
         self.scopes = scopes
+        self.user_only = user_only
 
     async def __call__(self, request: Request, response: Response) -> Principal:
         services = services_of(request)
         principal = await services.authenticator.authenticate(
-            request.headers.get("authorization"), request.headers.get(TENANT_HEADER)
+            request.headers.get("authorization"),
+            request.headers.get(TENANT_HEADER),
+            user_only=self.user_only,
         )
         tenant = str(principal.tenant_id) if principal.tenant_id else None
         request.state.tenant_id = tenant

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from fulcrum.kit.dependencies import unavailable
+from fulcrum.kit.dependencies import TRANSACTION_CONFLICTS, dependency_error
 from fulcrum.kit.errors import FulcrumError
 from fulcrum.kit.logging import get_logger
 from fulcrum.ratelimit.limiter import RateLimited
@@ -43,6 +43,17 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers)
 
+    async def transaction_conflict(_: Request, exc: Exception) -> JSONResponse:
+        # Registered per class so Starlette answers it like a domain error; a handler for
+        # ``Exception`` would also re-raise it and log "Exception in ASGI application".
+        conflict = dependency_error(exc)
+        assert conflict is not None
+        log.info("rest.transaction_conflict", error=type(exc).__name__)
+        return JSONResponse(error_body(conflict.code, conflict.message), STATUS[conflict.code])
+
+    for conflict_type in TRANSACTION_CONFLICTS:
+        app.add_exception_handler(conflict_type, transaction_conflict)
+
     @app.exception_handler(RateLimited)
     async def rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message), 429, headers=exc.decision.headers())
@@ -58,9 +69,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        down = unavailable(exc)
+        down = dependency_error(exc)
         if down is not None:
             log.warning("rest.dependency_unavailable", error=type(exc).__name__, exc_info=exc)
-            return JSONResponse(error_body(down.code, down.message), 503)
+            return JSONResponse(error_body(down.code, down.message), STATUS[down.code])
         log.error("rest.unhandled", error=type(exc).__name__, exc_info=exc)
         return JSONResponse(error_body("internal", "internal error"), 500)

@@ -7,7 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from fulcrum.api_keys.models import ApiKey
-from fulcrum.members.models import Member
+from fulcrum.members.models import Invitation, Member
 from fulcrum.tenants.models import Tenant
 
 
@@ -45,6 +45,8 @@ class MemberOut(BaseModel):
     id: str
     external_user_id: str
     role: str
+    status: str  # "invited" until the user accepts, then "active"
+    invited_by: str | None
     created_at: dt.datetime
 
     @classmethod
@@ -53,8 +55,34 @@ class MemberOut(BaseModel):
             id=str(m.id),
             external_user_id=m.external_user_id,
             role=m.role.value,
+            status=m.status.value,
+            invited_by=m.invited_by,
             created_at=m.created_at,
         )
+
+
+class InvitationOut(BaseModel):
+    id: str  # the pending member's id
+    tenant_id: str
+    tenant_name: str
+    role: str
+    invited_by: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, i: Invitation) -> InvitationOut:
+        return cls(
+            id=str(i.member.id),
+            tenant_id=str(i.member.tenant_id),
+            tenant_name=i.tenant_name,
+            role=i.member.role.value,
+            invited_by=i.member.invited_by,
+            created_at=i.member.created_at,
+        )
+
+
+class InvitationList(BaseModel):
+    invitations: list[InvitationOut]
 
 
 class AddMemberIn(Request):
@@ -81,6 +109,8 @@ class ApiKeyOut(BaseModel):
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None
     rotated_from: str | None
+    owner: str | None  # the member the key belongs to; null for a service key
+    service: bool
 
     @classmethod
     def of(cls, k: ApiKey) -> ApiKeyOut:
@@ -94,6 +124,8 @@ class ApiKeyOut(BaseModel):
             revoked_at=k.revoked_at,
             last_used_at=k.last_used_at,
             rotated_from=k.rotated_from,
+            owner=str(k.owner_member_id) if k.owner_member_id else None,
+            service=k.service,
         )
 
 
@@ -101,6 +133,8 @@ class CreateApiKeyIn(Request):
     name: str = Field(max_length=200)
     scopes: list[str] = Field(max_length=50)
     expires_at: dt.datetime | None = None
+    # A tenant service key outlives every member; only an owner creates one.
+    service: bool = False
 
 
 class CreateApiKeyOut(BaseModel):

@@ -1,0 +1,104 @@
+"""A signed-in user's own invitations: list, accept, decline (scope ``invitations:respond``).
+
+The user has no tenant yet, so each transaction finds the invitation through the
+``member_lookup`` policy (``fulcrum.external_user_id``) and only then names its tenant,
+under which the change and its audit record are written.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fulcrum.audit.changes import record_change
+from fulcrum.auth.principal import Principal
+from fulcrum.auth.scopes import Scope
+from fulcrum.kit.db import TENANT_GUC, Database
+from fulcrum.kit.errors import NotFound, PermissionDenied
+from fulcrum.kit.validation import parse_uuid
+from fulcrum.members import repository as repo
+from fulcrum.members.models import Invitation, Member, MemberStatus
+from fulcrum.tenants import repository as tenants_repo
+
+USER_GUC = "fulcrum.external_user_id"
+
+
+def _user(principal: Principal) -> str:
+    principal.require(Scope.INVITATIONS_RESPOND)
+    if principal.external_user_id is None:
+        raise PermissionDenied("invitations belong to signed-in users")
+    return principal.external_user_id
+
+
+class InvitationService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list_mine(self, principal: Principal) -> list[Invitation]:
+        user = _user(principal)
+        async with self._db.tx({USER_GUC: user}) as conn:
+            pending = await repo.invitations_of(conn, user)
+            found = []
+            for member in pending:
+                await _enter(conn, member.tenant_id)
+                tenant = await tenants_repo.get(conn, member.tenant_id)
+                if tenant is not None:
+                    found.append(Invitation(member, tenant.name))
+        return found
+
+    async def accept(self, principal: Principal, invitation_id: str) -> Member:
+        user = _user(principal)
+        async with self._db.tx({USER_GUC: user}) as conn:
+            invited = await _pending(conn, user, parse_uuid(invitation_id, "invitation_id"))
+            member = await repo.activate(conn, invited.id)
+            await record_change(
+                conn,
+                tenant_id=invited.tenant_id,
+                actor=principal.actor,
+                action="member.accept_invitation",
+                resource_type="member",
+                resource_id=str(invited.id),
+                details={
+                    "before": {"status": invited.status.value},
+                    "after": {"status": member.status.value, "role": member.role.value},
+                },
+            )
+        return member
+
+    async def decline(self, principal: Principal, invitation_id: str) -> None:
+        user = _user(principal)
+        async with self._db.tx({USER_GUC: user}) as conn:
+            invited = await _pending(conn, user, parse_uuid(invitation_id, "invitation_id"))
+            await repo.delete(conn, invited.id)
+            await record_change(
+                conn,
+                tenant_id=invited.tenant_id,
+                actor=principal.actor,
+                action="member.decline_invitation",
+                resource_type="member",
+                resource_id=str(invited.id),
+                details={
+                    "before": {
+                        "external_user_id": user,
+                        "role": invited.role.value,
+                        "status": invited.status.value,
+                    }
+                },
+            )
+
+
+async def _enter(conn: repo.Conn, tenant_id: uuid.UUID) -> None:
+    """Name the invitation's tenant for the rest of the transaction (row-level security)."""
+    await conn.execute("SELECT set_config(%s, %s, true)", (TENANT_GUC, str(tenant_id)))
+
+
+async def _pending(conn: repo.Conn, user: str, invitation_id: uuid.UUID) -> Member:
+    """The user's pending invitation ``invitation_id``, locked (after the tenant's member
+    lock, the order every membership change takes), with its tenant entered."""
+    for member in await repo.invitations_of(conn, user):
+        if member.id == invitation_id:
+            await _enter(conn, member.tenant_id)
+            await repo.lock_member_changes(conn, member.tenant_id)
+            locked = await repo.get(conn, member.id, for_update=True)
+            if locked is not None and locked.status is MemberStatus.INVITED:
+                return locked
+    raise NotFound(f"invitation {invitation_id} not found")
