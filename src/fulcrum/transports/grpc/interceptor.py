@@ -24,6 +24,7 @@ from grpc_status import rpc_status
 from fulcrum.auth.authenticator import Authenticator
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
+from fulcrum.decisions.service import MAX_BATCH
 from fulcrum.kit.dependencies import unavailable
 from fulcrum.kit.errors import FulcrumError, InvalidArgument, PermissionDenied
 from fulcrum.kit.logging import get_logger
@@ -85,6 +86,13 @@ RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
     f"{_A}VerifyAuditLedger": (Scope.AUDIT_READ,),
 }
 
+# RPCs that evaluate many requests in one call: each item costs a token, charged at once
+# (all or none) after the number of items is checked against the batch limit.
+PER_ITEM: dict[str, Callable[[Any], int]] = {
+    f"{_D}EvaluateBatch": lambda request: len(request.requests),
+    f"{_P}SimulatePolicy": lambda request: len(request.requests),
+}
+
 STATUS = {
     "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
@@ -128,13 +136,17 @@ def _metadata_of(decision: RateDecision) -> tuple[tuple[str, str], ...]:
 async def _abort_rate_limited(
     context: grpc.aio.ServicerContext[Any, Any], exc: RateLimited
 ) -> None:
-    """RESOURCE_EXHAUSTED with google.rpc.RetryInfo in the status details."""
-    retry = error_details_pb2.RetryInfo()
-    retry.retry_delay.FromSeconds(exc.decision.retry_after_seconds)
-    detail = any_pb2.Any()
-    detail.Pack(retry)
+    """RESOURCE_EXHAUSTED with google.rpc.RetryInfo in the status details (none for a batch
+    that can never fit: retrying it is futile)."""
+    details = []
+    if exc.decision.fits:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(exc.decision.retry_after_seconds)
+        detail = any_pb2.Any()
+        detail.Pack(retry)
+        details.append(detail)
     status = rpc_status.to_status(
-        status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=[detail])
+        status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=details)
     )
     await context.abort(
         status.code,
@@ -259,7 +271,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         state.tenant = str(principal.tenant_id) if principal.tenant_id else None
         structlog.contextvars.bind_contextvars(tenant_id=state.tenant)
         principal.require(*call.scopes)
-        decision = await self._rate_limiter.check(principal)
+        cost = 1
+        if (items := PER_ITEM.get(call.method)) is not None:
+            cost = items(request)
+            if cost > MAX_BATCH:
+                raise InvalidArgument(f"at most {MAX_BATCH} requests per batch", field="requests")
+        decision = await self._rate_limiter.check(principal, max(1, cost))
         if decision is not None:
             context.set_trailing_metadata(_metadata_of(decision))
         if isinstance(request, Message) and (field := unknown_field(request)):

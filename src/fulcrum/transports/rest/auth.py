@@ -1,5 +1,8 @@
 """HasScope for REST: every route depends on ``RequireScopes(...)``, the one enforcement
-point: authentication, scopes, then the rate limit (whose headers go on every answer)."""
+point: authentication, scopes, then the rate limit (whose headers go on every answer).
+
+A route that answers many decisions in one call declares ``per_item=True`` and charges one
+token per item itself, once its body is validated, with :func:`charge`."""
 
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ TENANT_HEADER = "x-fulcrum-tenant"
 class RequireScopes:
     """A FastAPI dependency that authenticates the caller and checks their scopes."""
 
-    def __init__(self, *scopes: Scope) -> None:
+    def __init__(self, *scopes: Scope, per_item: bool = False) -> None:
         if not scopes:
             raise ValueError("a route must declare at least one scope")
         self.scopes = scopes
+        self.per_item = per_item
 
     async def __call__(self, request: Request, response: Response) -> Principal:
         services = services_of(request)
@@ -30,10 +34,16 @@ class RequireScopes:
         request.state.tenant_id = tenant
         structlog.contextvars.bind_contextvars(tenant_id=tenant)
         principal.require(*self.scopes)
-        decision = await services.rate_limiter.check(principal)
-        if decision is not None:
-            response.headers.update(decision.headers())
+        if not self.per_item:
+            await charge(request, response, principal)
         return principal
+
+
+async def charge(request: Request, response: Response, principal: Principal, cost: int = 1) -> None:
+    """Charge ``cost`` tokens at once (all or none) and put the limit's headers on the answer."""
+    decision = await services_of(request).rate_limiter.check(principal, cost)
+    if decision is not None:
+        response.headers.update(decision.headers())
 
 
 def services_of(request: Request) -> Services:
