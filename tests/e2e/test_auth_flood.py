@@ -16,14 +16,18 @@ import httpx
 import pytest
 
 from fulcrum.auth.api_keys import KeyKind, new_key
+from fulcrum.kit.config import Settings
 from fulcrum.pb.v1 import settings_pb2, settings_pb2_grpc
 from tests.support.identity import new_tenant, rest
 from tests.support.processes import FulcrumProcess, start_api
 from tests.support.stack import LiveStack
 
-FLOOD_PROCESSES = 3
-THREADS_PER_PROCESS = 4  # 12 flooding threads, as in the report
+# 12 flooding threads, as in the report, in a process of their own so that their client
+# work does not share an interpreter lock with the bystander's measurements.
+FLOOD_PROCESSES = 1
+THREADS_PER_PROCESS = 12
 SAMPLES = 150
+FLOOD_SECONDS = 8.0
 MAX_SLOWDOWN = 3.0
 DECISION = {"tool": {"name": "db.query"}, "agent": {"id": "agent-1"}}
 
@@ -65,9 +69,11 @@ def _flood_process(api: FulcrumProcess, stop: Event, results: multiprocessing.Qu
     results.put(total)
 
 
-def latencies(client: httpx.Client, n: int) -> list[float]:
-    taken = []
-    for _ in range(n):
+def latencies(client: httpx.Client, n: int, seconds: float = 0.0) -> list[float]:
+    """At least ``n`` decision latencies (ms), taken over at least ``seconds``."""
+    taken: list[float] = []
+    until = time.monotonic() + seconds
+    while len(taken) < n or time.monotonic() < until:
         started = time.perf_counter()
         response = client.post("/v1/decisions", json=DECISION)
         taken.append((time.perf_counter() - started) * 1000)
@@ -94,7 +100,9 @@ def test_a_flood_of_random_key_ids_neither_queries_per_request_nor_slows_others(
     fork = multiprocessing.get_context("fork")
     with rest(flood_api, tenant.owner_key) as client:
         latencies(client, 20)  # warm: bundle compiled, connections open
-        quiet = latencies(client, SAMPLES)
+        # Quiet samples before and after the flood, so that a change in the (shared, noisy)
+        # machine's load during the test does not pass for the flood's effect.
+        quiet = latencies(client, SAMPLES // 2)
         lookups_before = metric_sum(flood_api, "fulcrum_auth_key_lookups_total")
         stop, results = fork.Event(), fork.Queue()
         flooders = [
@@ -103,11 +111,13 @@ def test_a_flood_of_random_key_ids_neither_queries_per_request_nor_slows_others(
         ]
         for flooder in flooders:
             flooder.start()
+        flood_started = time.monotonic()
         try:
             time.sleep(1.0)  # let the flood reach full strength
-            flooded = latencies(client, SAMPLES)
+            flooded = latencies(client, SAMPLES, FLOOD_SECONDS)
         finally:
             stop.set()
+            flood_seconds = time.monotonic() - flood_started
             statuses: dict[int, int] = {}
             for _ in flooders:
                 for status, n in results.get(timeout=60).items():
@@ -115,6 +125,7 @@ def test_a_flood_of_random_key_ids_neither_queries_per_request_nor_slows_others(
             for flooder in flooders:
                 flooder.join(timeout=30)
         lookups = metric_sum(flood_api, "fulcrum_auth_key_lookups_total") - lookups_before
+        quiet += latencies(client, SAMPLES // 2)
     (quiet_median, quiet_p99), (flood_median, flood_p99) = summary(quiet), summary(flooded)
     sent = sum(statuses.values())
     print(
@@ -124,9 +135,18 @@ def test_a_flood_of_random_key_ids_neither_queries_per_request_nor_slows_others(
         f"flood: {sent} requests {statuses}; key lookups during it: {lookups:.0f}"
     )
     assert set(statuses) <= {401, 429}
-    assert statuses.get(429, 0) > 0, "the flooding address was never throttled"
-    assert sent > 500, "the flood was too weak to show anything"
-    assert lookups < sent / 10, "the flood cost a database query per request"
+    assert statuses.get(429, 0) > statuses.get(401, 0), "the flooding address was not throttled"
+    assert sent > 150, "the flood was too weak to show anything"
+    # Lookups are bounded by the throttle (its burst, then its refill rate), not by the
+    # number of requests; the slack covers lookups already admitted when the flood stopped.
+    defaults = Settings.model_fields
+    bound = (
+        defaults["auth_failure_burst"].default
+        + defaults["auth_failure_per_second"].default * flood_seconds
+        + THREADS_PER_PROCESS * FLOOD_PROCESSES
+    )
+    assert lookups <= bound, f"{lookups} lookups, more than the throttle's {bound:.0f}"
+    assert lookups < sent / 2, "the flood cost a database query per request"
     assert metric_sum(flood_api, "fulcrum_auth_failures_total", reason="throttled") > 0
     assert flood_median <= MAX_SLOWDOWN * quiet_median
 

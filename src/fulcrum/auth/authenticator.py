@@ -4,6 +4,15 @@ API keys are verified against a per-process cache that trusts a record for at mo
 ``key_cache_ttl_seconds`` (0.5 s by default), so a revocation reaches every API server
 within one second without a database read per request. ``last_used_at`` is collected in
 memory and written in one batch per tenant every few seconds.
+
+Bad credentials must not cost a database query each (src/fulcrum/auth/guard.py): key ids
+that do not exist are remembered for ``negative_ttl`` seconds; concurrent lookups of one id
+share one query; at most ``max_lookups`` lookups run at once, so a flood of distinct ids
+cannot take every pooled connection; and a client address that keeps failing is throttled:
+it gets :class:`AuthThrottled` (429 / RESOURCE_EXHAUSTED, no query, answered after
+``throttle_delay`` seconds) for any key id not already known, while keys that are known
+(verified before) still work from it. Everything
+is keyed by (kind, key id), whatever table a kind is read from.
 """
 
 from __future__ import annotations
@@ -18,23 +27,35 @@ from collections import defaultdict
 from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import StoredCredential
 from fulcrum.auth.api_keys import KeyKind, matches, parse_key
+from fulcrum.auth.guard import ExpiringSet, FailureThrottle, SingleFlight
 from fulcrum.auth.jwt import AuthFailure, JwtVerifier
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import ROLE_SCOPES
 from fulcrum.kit.db import TENANT_GUC, Database
-from fulcrum.kit.errors import InvalidArgument, PermissionDenied
+from fulcrum.kit.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.members import repository as members_repo
 from fulcrum.members.models import Member
-from fulcrum.observability.metrics import AUTH_FAILURES
+from fulcrum.observability.metrics import AUTH_FAILURES, KEY_LOOKUPS
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import TenantStatus
 
 log = get_logger(__name__)
 
 MAX_CACHED_KEYS = 50_000
+MAX_UNKNOWN_KEYS = 50_000
 MAX_CREDENTIAL_LENGTH = 8192
+
+
+class AuthThrottled(ResourceExhausted):
+    """Too many authentication failures from this client address: retry later."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"too many failed authentications from this address; retry after {retry_after_seconds}s"
+        )
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Authenticator:
@@ -46,13 +67,26 @@ class Authenticator:
         *,
         cache_ttl: float = 0.5,
         flush_interval: float = 5.0,
+        negative_ttl: float = 10.0,
+        max_lookups: int = 4,
+        failure_rate: float = 5.0,
+        failure_burst: int = 50,
+        max_failing_clients: int = 10_000,
+        throttle_delay: float = 0.5,
     ) -> None:
         self._db = db
         self._pepper = pepper
         self._jwt = jwt_verifier
         self._ttl = cache_ttl
         self._flush_interval = flush_interval
-        self._cache: dict[tuple[KeyKind, str], tuple[float, StoredCredential | None]] = {}
+        self._cache: dict[tuple[KeyKind, str], tuple[float, StoredCredential]] = {}
+        self._unknown: ExpiringSet[tuple[KeyKind, str]] = ExpiringSet(
+            negative_ttl, MAX_UNKNOWN_KEYS
+        )
+        self._lookups: SingleFlight[tuple[KeyKind, str], StoredCredential | None] = SingleFlight()
+        self._lookup_slots = asyncio.Semaphore(max_lookups)
+        self._throttle = FailureThrottle(failure_rate, failure_burst, max_failing_clients)
+        self._throttle_delay = throttle_delay
         self._used: dict[tuple[uuid.UUID | None, str], dt.datetime] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -70,14 +104,27 @@ class Authenticator:
 
     # --- entry point --------------------------------------------------------------------
 
-    async def authenticate(self, authorization: str | None, tenant_hint: str | None) -> Principal:
+    async def authenticate(
+        self, authorization: str | None, tenant_hint: str | None, client: str | None = None
+    ) -> Principal:
+        """``client`` is the caller's address, for throttling repeated failures: the peer
+        address of the connection (behind a proxy that is the proxy's: see README)."""
         try:
-            return await self._authenticate(authorization, tenant_hint)
+            return await self._authenticate(authorization, tenant_hint, client)
         except AuthFailure as failure:
             AUTH_FAILURES.labels(reason=failure.reason).inc()
+            # Unknown key ids were charged where they were looked up (see _credential); a
+            # request without any credential guesses nothing and costs no lookup.
+            if client is not None and failure.reason not in ("missing", "unknown_key"):
+                self._throttle.failed(client, time.monotonic())
+            raise
+        except AuthThrottled:
+            AUTH_FAILURES.labels(reason="throttled").inc()
             raise
 
-    async def _authenticate(self, authorization: str | None, tenant_hint: str | None) -> Principal:
+    async def _authenticate(
+        self, authorization: str | None, tenant_hint: str | None, client: str | None
+    ) -> Principal:
         if not authorization:
             raise AuthFailure("missing")
         if len(authorization) > MAX_CREDENTIAL_LENGTH:
@@ -87,34 +134,70 @@ class Authenticator:
             raise AuthFailure("malformed")
         token = token.strip()
         if token.startswith(("fk_", "fkp_")):
-            return await self._from_key(token)
+            return await self._from_key(token, client)
         if token.count(".") == 2 and self._jwt is not None:
             return await self._from_jwt(token, tenant_hint)
         raise AuthFailure("malformed")
 
     # --- API keys -----------------------------------------------------------------------
 
-    async def _credential(self, kind: KeyKind, key_id: str) -> StoredCredential | None:
+    async def _credential(
+        self, kind: KeyKind, key_id: str, client: str | None
+    ) -> StoredCredential | None:
+        key = (kind, key_id)
         now = time.monotonic()
-        cached = self._cache.get((kind, key_id))
+        cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        if kind is KeyKind.TENANT:
-            async with self._db.tx({"fulcrum.api_key_id": key_id}) as conn:
-                credential = await keys_repo.credential(conn, key_id)
-        else:
-            async with self._db.tx() as conn:
-                credential = await keys_repo.platform_credential(conn, key_id)
-        if len(self._cache) >= MAX_CACHED_KEYS:
-            self._cache.clear()
-        self._cache[(kind, key_id)] = (now, credential)
+        if self._unknown.contains(key, now):
+            if client is not None:
+                self._throttle.failed(client, now)
+            return None
+        # A key this process has seen (even if its record is due to be read again) still
+        # works from a throttled address; an id never seen costs a throttled address no
+        # query. The attempt is spent before the lookup, so concurrent requests cannot all
+        # slip through while the first lookups are still running; it is given back if the
+        # key exists.
+        charged = cached is None and client is not None
+        if charged and client is not None:
+            retry_after = self._throttle.retry_after(client, now)
+            if retry_after is not None:
+                # Held a moment first (a sleeping coroutine, no CPU): a client that ignores
+                # Retry-After and asks again at once would otherwise turn cheap refusals
+                # into a flood of work for the event loop other tenants share.
+                await asyncio.sleep(self._throttle_delay)
+                raise AuthThrottled(retry_after)
+            self._throttle.failed(client, now)
+        credential = await self._lookups.run(key, lambda: self._lookup(kind, key_id))
+        if charged and client is not None and credential is not None:
+            self._throttle.refund(client, time.monotonic())
         return credential
 
-    async def _from_key(self, token: str) -> Principal:
+    async def _lookup(self, kind: KeyKind, key_id: str) -> StoredCredential | None:
+        """One read of a key's record, remembered in the positive or the negative cache."""
+        async with self._lookup_slots:
+            if kind is KeyKind.TENANT:
+                async with self._db.tx({"fulcrum.api_key_id": key_id}) as conn:
+                    credential = await keys_repo.credential(conn, key_id)
+            else:
+                async with self._db.tx() as conn:
+                    credential = await keys_repo.platform_credential(conn, key_id)
+        KEY_LOOKUPS.labels(kind=kind.name.lower(), found=str(credential is not None).lower()).inc()
+        key, now = (kind, key_id), time.monotonic()
+        if credential is None:
+            self._cache.pop(key, None)
+            self._unknown.add(key, now)
+            return None
+        if len(self._cache) >= MAX_CACHED_KEYS:
+            self._cache.clear()
+        self._cache[key] = (now, credential)
+        return credential
+
+    async def _from_key(self, token: str, client: str | None) -> Principal:
         parsed = parse_key(token)
         if parsed is None:
             raise AuthFailure("malformed")
-        credential = await self._credential(parsed.kind, parsed.key_id)
+        credential = await self._credential(parsed.kind, parsed.key_id, client)
         if credential is None:
             raise AuthFailure("unknown_key")
         if not matches(self._pepper.get(), parsed.full, credential.hash):

@@ -28,7 +28,9 @@ class RequireScopes:
     async def __call__(self, request: Request, response: Response) -> Principal:
         services = services_of(request)
         principal = await services.authenticator.authenticate(
-            request.headers.get("authorization"), request.headers.get(TENANT_HEADER)
+            request.headers.get("authorization"),
+            request.headers.get(TENANT_HEADER),
+            client=request.client.host if request.client else None,
         )
         tenant = str(principal.tenant_id) if principal.tenant_id else None
         request.state.tenant_id = tenant
