@@ -11,8 +11,8 @@ share one query; at most ``max_lookups`` lookups run at once, so a flood of dist
 cannot take every pooled connection; and a client address that keeps failing is throttled:
 it gets :class:`AuthThrottled` (429 / RESOURCE_EXHAUSTED, no query, answered after
 ``throttle_delay`` seconds) for any key id not already known, while keys that are known
-(verified before) still work from it. Everything
-is keyed by (kind, key id), whatever table a kind is read from.
+(verified before) still work from it. Everything is keyed by (kind, key id), whatever
+table a kind is read from.
 """
 
 from __future__ import annotations
@@ -158,19 +158,19 @@ class Authenticator:
         # query. The attempt is spent before the lookup, so concurrent requests cannot all
         # slip through while the first lookups are still running; it is given back if the
         # key exists.
-        charged = cached is None and client is not None
-        if charged and client is not None:
-            retry_after = self._throttle.retry_after(client, now)
+        charged = client if cached is None else None
+        if charged is not None:
+            retry_after = self._throttle.retry_after(charged, now)
             if retry_after is not None:
                 # Held a moment first (a sleeping coroutine, no CPU): a client that ignores
                 # Retry-After and asks again at once would otherwise turn cheap refusals
                 # into a flood of work for the event loop other tenants share.
                 await asyncio.sleep(self._throttle_delay)
                 raise AuthThrottled(retry_after)
-            self._throttle.failed(client, now)
+            self._throttle.failed(charged, now)
         credential = await self._lookups.run(key, lambda: self._lookup(kind, key_id))
-        if charged and client is not None and credential is not None:
-            self._throttle.refund(client, time.monotonic())
+        if charged is not None and credential is not None:
+            self._throttle.refund(charged, time.monotonic())
         return credential
 
     async def _lookup(self, kind: KeyKind, key_id: str) -> StoredCredential | None:
