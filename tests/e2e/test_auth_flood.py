@@ -3,6 +3,7 @@ each, nor slow down another tenant."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import re
 import statistics
@@ -195,5 +196,29 @@ def test_a_throttled_address_gets_429_and_resource_exhausted_but_verified_keys_s
         # The throttled answers cost no database query.
         assert metric_sum(api, "fulcrum_auth_key_lookups_total") == lookups
         assert metric_sum(api, "fulcrum_auth_failures_total", reason="throttled") >= 4
+    finally:
+        api.stop()
+
+
+def test_concurrent_requests_with_one_unknown_key_id_cost_one_query(stack: LiveStack) -> None:
+    api = start_api(stack, name="api-single-flight", FULCRUM_AUTH_FAILURE_BURST="1000")
+    try:
+        unknown = new_key(KeyKind.TENANT).full
+
+        async def round_of(n: int) -> list[int]:
+            async with api.async_http(unknown, timeout=30) as client:
+                answers = await asyncio.gather(*(client.get("/v1/settings") for _ in range(n)))
+            return [a.status_code for a in answers]
+
+        before = metric_sum(api, "fulcrum_auth_key_lookups_total")
+        assert asyncio.run(round_of(40)) == [401] * 40
+        # One query shared by all (two if the first ended before the last arrived).
+        missed = metric_sum(api, "fulcrum_auth_key_lookups_total", found="false")
+        assert 1 <= missed <= 2
+        assert metric_sum(api, "fulcrum_auth_key_lookups_total") - before == missed
+        first = metric_sum(api, "fulcrum_auth_key_lookups_total")
+        assert asyncio.run(round_of(40)) == [401] * 40
+        # Answered from the negative cache: no query at all.
+        assert metric_sum(api, "fulcrum_auth_key_lookups_total") == first
     finally:
         api.stop()
