@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from fulcrum.pb.v1 import audit_pb2, audit_pb2_grpc
-from tests.support.identity import TenantFixture, new_tenant, rest
+from tests.support.identity import TenantFixture, enterprise_plan, new_tenant, rest
 from tests.support.processes import FulcrumProcess, start_api, start_worker
 from tests.support.stack import LiveStack
 
@@ -50,6 +50,7 @@ def trail(stack: LiveStack, api: FulcrumProcess, worker: FulcrumProcess) -> Tena
     """A tenant whose ledger holds 2,500 decisions over three tools and five agents (one
     with a known trace id) and an API key creation."""
     tenant = new_tenant(stack, "audit")
+    enterprise_plan(stack, tenant)  # 2,500 decisions cost 2,500 tokens
     with rest(api, tenant.owner_key) as client:
         created = client.post("/v1/api-keys", json={"name": "reader", "scopes": ["audit:read"]})
         assert created.status_code == 201, created.text
@@ -251,15 +252,20 @@ def test_stalled_exports_do_not_starve_other_requests(
     clients stop reading, against an API with two pooled connections: while they wait to
     send, the exports hold no connection, so other requests are still served."""
     tenant = new_tenant(stack, "export")
+    enterprise_plan(stack, tenant)
     big = 12_000
 
     def decide(b: int) -> None:
         with rest(api, tenant.owner_key) as client:
-            response = client.post(
-                "/v1/decisions:batch",
-                json={"requests": [{"tool": {"name": "export.tool"}}] * 100},
-                timeout=60,
-            )
+            while True:  # each decision costs a token: wait for them when the burst is spent
+                response = client.post(
+                    "/v1/decisions:batch",
+                    json={"requests": [{"tool": {"name": "export.tool"}}] * 100},
+                    timeout=60,
+                )
+                if response.status_code != 429:
+                    break
+                time.sleep(float(response.headers["retry-after"]))
             assert response.status_code == 200, response.text
 
     with ThreadPoolExecutor(4) as pool:

@@ -18,7 +18,7 @@ import pytest
 
 from fulcrum.devstack.process import read_pid
 from fulcrum.pb.v1 import decisions_pb2, decisions_pb2_grpc
-from tests.support.identity import TenantFixture, new_tenant, rest
+from tests.support.identity import TenantFixture, enterprise_plan, new_tenant, rest
 from tests.support.processes import FulcrumProcess, start_api, start_worker
 from tests.support.stack import LiveStack
 
@@ -87,6 +87,10 @@ async def burst(
                 if during:
                     await asyncio.to_thread(during, number)
                 response = await client.post("/v1/decisions:batch", json=batch(size))
+                while response.status_code == 429:
+                    # Every decision costs a token; a burst respects the limit and waits.
+                    await asyncio.sleep(float(response.headers["retry-after"]))
+                    response = await client.post("/v1/decisions:batch", json=batch(size))
                 if response.status_code == 200:
                     answered.update(
                         uuid.UUID(d["decision_id"]) for d in response.json()["decisions"]
@@ -107,6 +111,7 @@ def worker(stack: LiveStack) -> Iterator[FulcrumProcess]:
 
 def test_worker_killed_mid_burst_loses_nothing(stack: LiveStack, api: FulcrumProcess) -> None:
     tenant = new_tenant(stack, "kill9")
+    enterprise_plan(stack, tenant)
     first = start_worker(stack, name="worker-doomed", **FAST_CHECKPOINTS)
 
     def kill_at_third(number: int) -> None:
@@ -133,6 +138,7 @@ def test_nats_restart_mid_burst(
     stack: LiveStack, api: FulcrumProcess, worker: FulcrumProcess
 ) -> None:
     tenant = new_tenant(stack, "natsrestart")
+    enterprise_plan(stack, tenant)
 
     def restart_nats(number: int) -> None:
         # The sender that draws batch 20 restarts NATS (in its own thread) while the others
@@ -325,6 +331,7 @@ def test_flood_is_shed_with_bounded_memory(stack: LiveStack, worker: FulcrumProc
     small = start_api(stack, name="api-flood", FULCRUM_EVENTS_MAX_INFLIGHT="150")
     try:
         tenant = new_tenant(stack, "flood")
+        enterprise_plan(stack, tenant)
         decide(small, tenant, 10)  # warm: bundle compiled, connections open
         before = rss_kib(small.proc.pid)
         answered, refused = asyncio.run(

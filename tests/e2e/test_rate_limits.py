@@ -13,7 +13,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from fulcrum.pb.v1 import settings_pb2, settings_pb2_grpc
+from fulcrum.pb.v1 import decisions_pb2, decisions_pb2_grpc, settings_pb2, settings_pb2_grpc
 from tests.support.identity import TenantFixture, new_tenant, rest
 from tests.support.processes import FulcrumProcess, start_api
 from tests.support.stack import LiveStack
@@ -153,3 +153,81 @@ def test_redis_down_limits_locally_and_recovers_without_restart(
     with rest(api, fresh.owner_key) as client:
         statuses = [client.get("/v1/settings").status_code for _ in range(8)]
     assert statuses.count(200) == 5
+
+
+def batch(n: int) -> dict[str, list[dict[str, dict[str, str]]]]:
+    return {"requests": [{"tool": {"name": "db.query"}}] * n}
+
+
+def test_every_decision_of_a_rest_batch_costs_a_token(
+    stack: LiveStack, api: FulcrumProcess
+) -> None:
+    """The attack: one call of 100 decisions was charged one token (118x the limit)."""
+    tenant = new_tenant(stack, "batch-rest")
+    limit_tenant(api, tenant, per_second=0, burst=250)
+    with rest(api, tenant.owner_key) as client:
+        first = client.post("/v1/decisions:batch", json=batch(100))
+        assert first.status_code == 200, first.text
+        assert first.headers["ratelimit-remaining"] == "150"
+        assert client.post("/v1/decisions:batch", json=batch(100)).status_code == 200
+        refused = client.post("/v1/decisions:batch", json=batch(100))
+        assert refused.status_code == 429
+        message = refused.json()["error"]["message"]
+        assert "100 requested" in message and "50 available" in message
+        assert refused.headers["ratelimit-remaining"] == "50"
+        assert "retry-after" in refused.headers
+        # All or none: the refused batch took nothing, so exactly 50 decisions remain.
+        rest_of_it = client.post("/v1/decisions:batch", json=batch(50))
+        assert rest_of_it.status_code == 200, rest_of_it.text
+        assert rest_of_it.headers["ratelimit-remaining"] == "0"
+        assert client.post("/v1/decisions", json=batch(1)["requests"][0]).status_code == 429
+
+
+def test_a_batch_larger_than_the_burst_is_told_to_shrink(
+    stack: LiveStack, api: FulcrumProcess
+) -> None:
+    tenant = new_tenant(stack, "batch-burst")
+    limit_tenant(api, tenant, per_second=10, burst=40)
+    with rest(api, tenant.owner_key) as client:
+        refused = client.post("/v1/decisions:batch", json=batch(41))
+        assert refused.status_code == 429
+        assert "send smaller batches" in refused.json()["error"]["message"]
+        # Waiting would never help, so no Retry-After invites a retry of the same batch.
+        assert "retry-after" not in refused.headers
+        fits = client.post("/v1/decisions:batch", json=batch(40))
+        assert fits.status_code == 200, fits.text
+
+
+def test_every_decision_of_a_grpc_batch_costs_a_token(
+    stack: LiveStack, api: FulcrumProcess
+) -> None:
+    tenant = new_tenant(stack, "batch-grpc")
+    limit_tenant(api, tenant, per_second=10, burst=150)
+    metadata = (("authorization", f"Bearer {tenant.owner_key}"),)
+    item = decisions_pb2.EvaluateRequest(tool=decisions_pb2.Tool(name="db.query"))
+    with api.channel() as channel:
+        stub = decisions_pb2_grpc.DecisionServiceStub(channel)
+        # Too large a batch is refused before it is charged.
+        with pytest.raises(grpc.RpcError) as too_many:
+            stub.EvaluateBatch(
+                decisions_pb2.EvaluateBatchRequest(requests=[item] * 101), metadata=metadata
+            )
+        assert too_many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        reply, call = stub.EvaluateBatch.with_call(
+            decisions_pb2.EvaluateBatchRequest(requests=[item] * 100), metadata=metadata
+        )
+        assert len(reply.decisions) == 100
+        assert 50 <= int(dict(call.trailing_metadata())["ratelimit-remaining"]) <= 51
+        with pytest.raises(grpc.RpcError) as err:
+            stub.EvaluateBatch(
+                decisions_pb2.EvaluateBatchRequest(requests=[item] * 100), metadata=metadata
+            )
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "100 requested" in (err.value.details() or "")
+    status = rpc_status.from_call(err.value)
+    assert status is not None
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(retry)
+    # About 50 tokens are missing at 10 per second.
+    assert 4 <= retry.retry_delay.seconds <= 5
+    assert dict(err.value.trailing_metadata())["retry-after"] == str(retry.retry_delay.seconds)

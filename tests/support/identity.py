@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 
 from fulcrum.admin import create_platform_key, create_tenant, dev_token
 from fulcrum.auth.jwt import DevIssuer
@@ -37,6 +39,15 @@ def new_tenant(stack: LiveStack, prefix: str = "t") -> TenantFixture:
     owner_user = f"user_{name}_owner"
     tenant, issued = asyncio.run(create_tenant(stack.settings, name, owner_user))
     return TenantFixture(tenant.id, name, issued.secret, owner_user)
+
+
+def enterprise_plan(stack: LiveStack, tenant: TenantFixture) -> None:
+    """Move a tenant to the enterprise plan (no API does: plans are billing's), for tests
+    that send thousands of decisions, each of which costs a rate-limit token."""
+    with psycopg.connect(stack.superuser_dsn()) as su:
+        su.execute("SELECT fulcrum_operator_begin()")  # only the platform changes plans
+        su.execute("UPDATE tenants SET plan = 'enterprise' WHERE id = %s", (tenant.id,))
+    time.sleep(1.0)  # the key cache (0.5 s) carries the limits; wait it out
 
 
 def platform_key(stack: LiveStack) -> str:

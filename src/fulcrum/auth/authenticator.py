@@ -13,6 +13,18 @@ does changes the user's sessions in another; a token of the tenant's own Clerk
 organisation accepts a pending invitation there on first use (the organisation vouches
 for the user). With ``user_only`` the token signs in as the user alone, for their own
 invitations.
+
+Platform keys are checked by the database itself, which alone can read their hashes
+(migration 0007); the proof travels with the principal to open platform transactions.
+
+Bad credentials must not cost a database query each (src/fulcrum/auth/guard.py): key ids
+that do not exist are remembered for ``negative_ttl`` seconds; concurrent lookups of one id
+share one query; at most ``max_lookups`` lookups run at once, so a flood of distinct ids
+cannot take every pooled connection; and a client address that keeps failing is throttled:
+it gets :class:`AuthThrottled` (429 / RESOURCE_EXHAUSTED, no query, answered after
+``throttle_delay`` seconds) for any key id not already known, while keys that are known
+(verified before) still work from it. Everything is keyed by (kind, key id), whatever
+table a kind is read from.
 """
 
 from __future__ import annotations
@@ -28,24 +40,36 @@ from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import StoredCredential
 from fulcrum.audit.changes import record_change
 from fulcrum.auth.api_keys import KeyKind, hash_key, matches, parse_key
+from fulcrum.auth.guard import ExpiringSet, FailureThrottle, SingleFlight
 from fulcrum.auth.jwt import AuthFailure, JwtVerifier
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import PLATFORM_SCOPES, ROLE_SCOPES, USER_SCOPES
 from fulcrum.kit.db import TENANT_GUC, Database, PlatformProof
-from fulcrum.kit.errors import InvalidArgument, PermissionDenied
+from fulcrum.kit.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.members import repository as members_repo
 from fulcrum.members.models import Member, MemberStatus
 from fulcrum.members.repository import Conn
-from fulcrum.observability.metrics import AUTH_FAILURES
+from fulcrum.observability.metrics import AUTH_FAILURES, KEY_LOOKUPS
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import TenantStatus
 
 log = get_logger(__name__)
 
 MAX_CACHED_KEYS = 50_000
+MAX_UNKNOWN_KEYS = 50_000
 MAX_CREDENTIAL_LENGTH = 8192
+
+
+class AuthThrottled(ResourceExhausted):
+    """Too many authentication failures from this client address: retry later."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"too many failed authentications from this address; retry after {retry_after_seconds}s"
+        )
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Authenticator:
@@ -57,13 +81,26 @@ class Authenticator:
         *,
         cache_ttl: float = 0.5,
         flush_interval: float = 5.0,
+        negative_ttl: float = 10.0,
+        max_lookups: int = 4,
+        failure_rate: float = 5.0,
+        failure_burst: int = 50,
+        max_failing_clients: int = 10_000,
+        throttle_delay: float = 0.5,
     ) -> None:
         self._db = db
         self._pepper = pepper
         self._jwt = jwt_verifier
         self._ttl = cache_ttl
         self._flush_interval = flush_interval
-        self._cache: dict[tuple[KeyKind, str], tuple[float, StoredCredential | None]] = {}
+        self._cache: dict[tuple[KeyKind, str], tuple[float, StoredCredential]] = {}
+        self._unknown: ExpiringSet[tuple[KeyKind, str]] = ExpiringSet(
+            negative_ttl, MAX_UNKNOWN_KEYS
+        )
+        self._lookups: SingleFlight[tuple[KeyKind, str], StoredCredential | None] = SingleFlight()
+        self._lookup_slots = asyncio.Semaphore(max_lookups)
+        self._throttle = FailureThrottle(failure_rate, failure_burst, max_failing_clients)
+        self._throttle_delay = throttle_delay
         self._used: dict[tuple[uuid.UUID, str], dt.datetime] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -82,18 +119,36 @@ class Authenticator:
     # --- entry point --------------------------------------------------------------------
 
     async def authenticate(
-        self, authorization: str | None, tenant_hint: str | None, *, user_only: bool = False
+        self,
+        authorization: str | None,
+        tenant_hint: str | None,
+        *,
+        user_only: bool = False,
+        client: str | None = None,
     ) -> Principal:
         """The caller; with ``user_only`` a session token gives the signed-in user outside
-        any tenant (``PrincipalKind.USER``), never a tenant member."""
+        any tenant (``PrincipalKind.USER``), never a tenant member. ``client`` is the
+        caller's address, for throttling repeated failures: the peer address of the
+        connection (behind a proxy that is the proxy's: see README)."""
         try:
-            return await self._authenticate(authorization, tenant_hint, user_only)
+            return await self._authenticate(authorization, tenant_hint, user_only, client)
         except AuthFailure as failure:
             AUTH_FAILURES.labels(reason=failure.reason).inc()
+            # Unknown key ids were charged where they were looked up (see _credential); a
+            # request without any credential guesses nothing and costs no lookup.
+            if client is not None and failure.reason not in ("missing", "unknown_key"):
+                self._throttle.failed(client, time.monotonic())
+            raise
+        except AuthThrottled:
+            AUTH_FAILURES.labels(reason="throttled").inc()
             raise
 
     async def _authenticate(
-        self, authorization: str | None, tenant_hint: str | None, user_only: bool
+        self,
+        authorization: str | None,
+        tenant_hint: str | None,
+        user_only: bool,
+        client: str | None,
     ) -> Principal:
         if not authorization:
             raise AuthFailure("missing")
@@ -104,7 +159,7 @@ class Authenticator:
             raise AuthFailure("malformed")
         token = token.strip()
         if token.startswith(("fk_", "fkp_")):
-            return await self._from_key(token)
+            return await self._from_key(token, client)
         if token.count(".") == 2 and self._jwt is not None:
             if user_only:
                 return self._user(token)
@@ -113,23 +168,68 @@ class Authenticator:
 
     # --- API keys -----------------------------------------------------------------------
 
-    async def _credential(self, kind: KeyKind, key_id: str) -> StoredCredential | None:
+    async def _credential(
+        self, kind: KeyKind, key_id: str, client: str | None
+    ) -> StoredCredential | None:
+        key = (kind, key_id)
         now = time.monotonic()
-        cached = self._cache.get((kind, key_id))
+        cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        async with self._db.tx({"fulcrum.api_key_id": key_id}) as conn:
-            credential = await keys_repo.credential(conn, key_id)
-        if len(self._cache) >= MAX_CACHED_KEYS:
-            self._cache.clear()
-        self._cache[(kind, key_id)] = (now, credential)
+        if self._unknown.contains(key, now):
+            if client is not None:
+                self._throttle.failed(client, now)
+            return None
+        # A key this process has seen (even if its record is due to be read again) still
+        # works from a throttled address; an id never seen costs a throttled address no
+        # query. The attempt is spent before the lookup, so concurrent requests cannot all
+        # slip through while the first lookups are still running; it is given back if the
+        # key exists.
+        charged = client if cached is None else None
+        if charged is not None:
+            retry_after = self._throttle.retry_after(charged, now)
+            if retry_after is not None:
+                # Held a moment first (a sleeping coroutine, no CPU): a client that ignores
+                # Retry-After and asks again at once would otherwise turn cheap refusals
+                # into a flood of work for the event loop other tenants share.
+                await asyncio.sleep(self._throttle_delay)
+                raise AuthThrottled(retry_after)
+            self._throttle.failed(charged, now)
+        credential = await self._lookups.run(key, lambda: self._lookup(kind, key_id))
+        if charged is not None and credential is not None:
+            self._throttle.refund(charged, time.monotonic())
         return credential
 
-    async def _from_platform_key(self, key_id: str, full: str) -> Principal:
-        """Platform keys are checked by the database itself, which alone can read their
-        hashes; the proof then travels with the principal to open platform transactions."""
+    async def _lookup(self, kind: KeyKind, key_id: str) -> StoredCredential | None:
+        """One read of a key's record, remembered in the positive or the negative cache."""
+        async with self._lookup_slots, self._db.tx({"fulcrum.api_key_id": key_id}) as conn:
+            credential = await keys_repo.credential(conn, key_id)
+        KEY_LOOKUPS.labels(kind=kind.name.lower(), found=str(credential is not None).lower()).inc()
+        key, now = (kind, key_id), time.monotonic()
+        if credential is None:
+            self._cache.pop(key, None)
+            self._unknown.add(key, now)
+            return None
+        if len(self._cache) >= MAX_CACHED_KEYS:
+            self._cache.clear()
+        self._cache[key] = (now, credential)
+        return credential
+
+    async def _from_platform_key(self, key_id: str, full: str, client: str | None) -> Principal:
+        """Checked by the database (the only one that can read platform keys' hashes), with
+        the same negative cache and per-address throttle as tenant keys."""
+        key, now = (KeyKind.PLATFORM, key_id), time.monotonic()
+        if self._unknown.contains(key, now):
+            raise AuthFailure("unknown_key")
+        if client is not None and (retry_after := self._throttle.retry_after(client, now)):
+            await asyncio.sleep(self._throttle_delay)
+            raise AuthThrottled(retry_after)
         proof = PlatformProof(key_id, hash_key(self._pepper.get(), full))
-        outcome = await self._db.platform_check(proof)
+        async with self._lookup_slots:
+            outcome = await self._db.platform_check(proof)
+        KEY_LOOKUPS.labels(kind="platform", found=str(outcome != "unknown_key").lower()).inc()
+        if outcome == "unknown_key":
+            self._unknown.add(key, time.monotonic())
         if outcome != "ok":
             raise AuthFailure(outcome)
         return Principal(
@@ -140,13 +240,13 @@ class Authenticator:
             platform=proof,
         )
 
-    async def _from_key(self, token: str) -> Principal:
+    async def _from_key(self, token: str, client: str | None) -> Principal:
         parsed = parse_key(token)
         if parsed is None:
             raise AuthFailure("malformed")
         if parsed.kind is KeyKind.PLATFORM:
-            return await self._from_platform_key(parsed.key_id, parsed.full)
-        credential = await self._credential(parsed.kind, parsed.key_id)
+            return await self._from_platform_key(parsed.key_id, parsed.full, client)
+        credential = await self._credential(parsed.kind, parsed.key_id, client)
         if credential is None:
             raise AuthFailure("unknown_key")
         if not matches(self._pepper.get(), parsed.full, credential.hash):

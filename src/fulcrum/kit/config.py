@@ -94,6 +94,32 @@ class Settings(BaseSettings):
     key_cache_ttl_seconds: float = Field(
         default=0.5, description="How long a verified key is trusted before re-reading it."
     )
+    key_negative_cache_ttl_seconds: float = Field(
+        default=10.0, ge=0, description="How long a key id found not to exist is remembered."
+    )
+    key_lookups_max_inflight: int = Field(
+        default=4,
+        ge=1,
+        description="Key records read from PostgreSQL at once per process (the rest wait), so "
+        "a flood of unknown key ids cannot take every pooled connection.",
+    )
+    auth_failure_burst: int = Field(
+        default=50,
+        ge=1,
+        description="Failed authentications one client address may make at once before it is "
+        "throttled (per process).",
+    )
+    auth_failure_per_second: float = Field(
+        default=5.0, ge=0, description="How fast a client address earns back failed attempts."
+    )
+    auth_failure_max_clients: int = Field(
+        default=10_000, ge=1, description="Failing client addresses remembered per process."
+    )
+    auth_throttle_delay_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="How long a throttled client's refusal is held before it is sent.",
+    )
     last_used_flush_seconds: float = 5.0
     audit_best_effort: bool = Field(
         default=False,

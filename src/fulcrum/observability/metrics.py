@@ -14,6 +14,12 @@ AUTH_FAILURES = Counter(
     ["reason"],
 )
 
+KEY_LOOKUPS = Counter(
+    "fulcrum_auth_key_lookups_total",
+    "API key records read from PostgreSQL (cache misses), by key kind and whether it exists.",
+    ["kind", "found"],
+)
+
 REQUESTS = Counter(
     "fulcrum_requests_total",
     "Requests answered, by transport, route template or RPC, and status code.",

@@ -5,6 +5,9 @@ both atomically, so limits are exact across any number of API processes. When Re
 the limiter does not open the gates: each process enforces a conservative local bucket (a
 fraction of the configured limits), raises ``fulcrum_rate_limit_degraded``, and tries Redis
 again every ``retry_interval`` seconds, returning to shared limiting by itself.
+
+Every decision costs a token: a batch of n decisions is charged n tokens at once, all or
+none, so batching is no way around a limit.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ class RateDecision:
     remaining: int
     reset_seconds: int
     retry_after_seconds: int
+    cost: int = 1  # the tokens asked for: one per decision
+
+    @property
+    def fits(self) -> bool:
+        """False when the request costs more than the bucket can ever hold: waiting is futile."""
+        return self.cost <= self.limit
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -45,17 +54,23 @@ class RateDecision:
             "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset_seconds),
         }
-        if not self.allowed:
+        if not self.allowed and self.fits:
             headers["Retry-After"] = str(self.retry_after_seconds)
         return headers
 
 
 class RateLimited(ResourceExhausted):
     def __init__(self, decision: RateDecision) -> None:
-        super().__init__(
-            f"rate limit exceeded ({decision.limited_by}); retry after "
-            f"{decision.retry_after_seconds}s"
-        )
+        exceeded = f"rate limit exceeded ({decision.limited_by}): {decision.cost} requested"
+        if decision.fits:
+            super().__init__(
+                f"{exceeded}, {decision.remaining} available; retry after "
+                f"{decision.retry_after_seconds}s"
+            )
+        else:
+            super().__init__(
+                f"{exceeded}, more than its burst of {decision.limit}: send smaller batches"
+            )
         self.decision = decision
 
 
@@ -71,8 +86,13 @@ class _LocalBuckets:
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def take(
-        self, keys: tuple[str, str], rates: tuple[float, float], bursts: tuple[int, int]
+        self,
+        keys: tuple[str, str],
+        rates: tuple[float, float],
+        bursts: tuple[int, int],
+        cost: int = 1,
     ) -> list[float]:
+        """Charge ``cost`` tokens from both buckets or from neither: [allowed, *levels]."""
         now = time.monotonic()
         if len(self._buckets) > MAX_LOCAL_BUCKETS:
             self._buckets.clear()
@@ -80,8 +100,8 @@ class _LocalBuckets:
         for key, rate, burst in zip(keys, rates, bursts, strict=True):
             tokens, at = self._buckets.get(key, (float(burst), now))
             levels.append(min(float(burst), tokens + (now - at) * rate))
-        if all(level >= 1 for level in levels):
-            levels = [level - 1 for level in levels]
+        if all(level >= cost for level in levels):
+            levels = [level - cost for level in levels]
             for key, level in zip(keys, levels, strict=True):
                 self._buckets[key] = (level, now)
             return [1.0, *levels]
@@ -106,20 +126,23 @@ class RateLimiter:
     def degraded(self) -> bool:
         return self._degraded_until > 0
 
-    async def check(self, principal: Principal) -> RateDecision | None:
-        """Charge one request; raise :class:`RateLimited` when refused. None: not limited."""
+    async def check(self, principal: Principal, cost: int = 1) -> RateDecision | None:
+        """Charge ``cost`` tokens (one per decision), all or none; raise :class:`RateLimited`
+        when refused. None: not limited."""
+        if cost < 1:
+            raise ValueError("a request costs at least one token")
         if principal.tenant_id is None or principal.limits is None:
             return None  # platform credentials are not tenant traffic
         subject = principal.key_id or principal.external_user_id or "anonymous"
         keys = (f"rl:{principal.tenant_id}", f"rl:{principal.tenant_id}:{subject}")
         limits = principal.limits
-        decision = await self._charge(keys, limits)
+        decision = await self._charge(keys, limits, cost)
         if not decision.allowed:
             RATE_LIMITED.labels(limit=decision.limited_by).inc()
             raise RateLimited(decision)
         return decision
 
-    async def _charge(self, keys: tuple[str, str], limits: RateLimits) -> RateDecision:
+    async def _charge(self, keys: tuple[str, str], limits: RateLimits, cost: int) -> RateDecision:
         now = time.monotonic()
         if self._degraded_until == 0 or now >= self._degraded_until:
             try:
@@ -130,6 +153,7 @@ class RateLimiter:
                         limits.tenant_burst,
                         limits.key_rate,
                         limits.key_burst,
+                        cost,
                     ],
                 )
             except (TimeoutError, RedisError, OSError) as exc:
@@ -151,20 +175,21 @@ class RateLimiter:
                     max(0, remaining),
                     _seconds(reset_ms),
                     _seconds(retry_ms) if not allowed else 0,
+                    cost,
                 )
-        return self._charge_locally(keys, limits)
+        return self._charge_locally(keys, limits, cost)
 
-    def _charge_locally(self, keys: tuple[str, str], limits: RateLimits) -> RateDecision:
+    def _charge_locally(self, keys: tuple[str, str], limits: RateLimits, cost: int) -> RateDecision:
         f = self._local_fraction
         rates = (limits.tenant_rate * f, limits.key_rate * f)
         bursts = (max(1, int(limits.tenant_burst * f)), max(1, int(limits.key_burst * f)))
-        allowed, *levels = self._local.take(keys, rates, bursts)
+        allowed, *levels = self._local.take(keys, rates, bursts, cost)
         tight = 0 if levels[0] <= levels[1] else 1
         if not allowed:
-            tight = 0 if levels[0] < 1 else 1
+            tight = 0 if levels[0] < cost else 1
         rate, burst, level = rates[tight], bursts[tight], levels[tight]
         reset = (burst - level) / rate if rate > 0 else 86_400
-        retry = (1 - level) / rate if rate > 0 else 86_400
+        retry = (cost - level) / rate if rate > 0 else 86_400
         return RateDecision(
             bool(allowed),
             BUCKETS[tight],
@@ -172,4 +197,5 @@ class RateLimiter:
             max(0, int(level)),
             math.ceil(reset),
             0 if allowed else max(1, math.ceil(retry)),
+            cost,
         )

@@ -21,9 +21,11 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from fulcrum.auth.authenticator import Authenticator
+from fulcrum.auth.authenticator import Authenticator, AuthThrottled
+from fulcrum.auth.guard import peer_host
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
+from fulcrum.decisions.service import MAX_BATCH
 from fulcrum.kit.dependencies import dependency_error
 from fulcrum.kit.errors import FulcrumError, InvalidArgument, PermissionDenied
 from fulcrum.kit.logging import get_logger
@@ -93,6 +95,13 @@ RPC_SCOPES: dict[str, tuple[Scope, ...]] = {
 # principal is the user alone; no other RPC ever sees that principal.
 USER_RPCS = frozenset({f"{_I}ListMyInvitations", f"{_I}AcceptInvitation", f"{_I}DeclineInvitation"})
 
+# RPCs that evaluate many requests in one call: each item costs a token, charged at once
+# (all or none) after the number of items is checked against the batch limit.
+PER_ITEM: dict[str, Callable[[Any], int]] = {
+    f"{_D}EvaluateBatch": lambda request: len(request.requests),
+    f"{_P}SimulatePolicy": lambda request: len(request.requests),
+}
+
 STATUS = {
     "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
@@ -133,21 +142,26 @@ def _metadata_of(decision: RateDecision) -> tuple[tuple[str, str], ...]:
     return tuple((name.lower(), value) for name, value in decision.headers().items())
 
 
-async def _abort_rate_limited(
-    context: grpc.aio.ServicerContext[Any, Any], exc: RateLimited
+async def _abort_exhausted(
+    context: grpc.aio.ServicerContext[Any, Any],
+    message: str,
+    retry_after_seconds: int | None,
+    metadata: tuple[tuple[str, str], ...],
 ) -> None:
-    """RESOURCE_EXHAUSTED with google.rpc.RetryInfo in the status details."""
-    retry = error_details_pb2.RetryInfo()
-    retry.retry_delay.FromSeconds(exc.decision.retry_after_seconds)
-    detail = any_pb2.Any()
-    detail.Pack(retry)
+    """RESOURCE_EXHAUSTED with google.rpc.RetryInfo in the status details (none when
+    retrying is futile, e.g. a batch larger than the burst)."""
+    details = []
+    if retry_after_seconds is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(retry_after_seconds)
+        detail = any_pb2.Any()
+        detail.Pack(retry)
+        details.append(detail)
     status = rpc_status.to_status(
-        status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=[detail])
+        status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=details)
     )
     await context.abort(
-        status.code,
-        status.details,
-        trailing_metadata=(*status.trailing_metadata, *_metadata_of(exc.decision)),
+        status.code, status.details, trailing_metadata=(*status.trailing_metadata, *metadata)
     )
 
 
@@ -233,7 +247,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 yield await call.inner(request, context)
         except RateLimited as exc:
             state.code = grpc.StatusCode.RESOURCE_EXHAUSTED
-            await _abort_rate_limited(context, exc)
+            retry = exc.decision.retry_after_seconds if exc.decision.fits else None
+            await _abort_exhausted(context, exc.message, retry, _metadata_of(exc.decision))
+        except AuthThrottled as exc:
+            state.code = grpc.StatusCode.RESOURCE_EXHAUSTED
+            retry_after = exc.retry_after_seconds
+            await _abort_exhausted(
+                context, exc.message, retry_after, (("retry-after", str(retry_after)),)
+            )
         except FulcrumError as exc:
             state.code = STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
             await context.abort(state.code, status_message(exc))
@@ -269,12 +290,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if call.scopes is None:
             raise PermissionDenied("this RPC declares no scope")
         principal = await self._authenticator.authenticate(
-            call.authorization, call.tenant_hint, user_only=call.method in USER_RPCS
+            call.authorization,
+            call.tenant_hint,
+            user_only=call.method in USER_RPCS,
+            client=peer_host(context.peer()),
         )
         state.tenant = str(principal.tenant_id) if principal.tenant_id else None
         structlog.contextvars.bind_contextvars(tenant_id=state.tenant)
         principal.require(*call.scopes)
-        decision = await self._rate_limiter.check(principal)
+        cost = 1
+        if (items := PER_ITEM.get(call.method)) is not None:
+            cost = items(request)
+            if cost > MAX_BATCH:
+                raise InvalidArgument(f"at most {MAX_BATCH} requests per batch", field="requests")
+        decision = await self._rate_limiter.check(principal, max(1, cost))
         if decision is not None:
             context.set_trailing_metadata(_metadata_of(decision))
         if isinstance(request, Message) and (field := unknown_field(request)):

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from fulcrum.auth.authenticator import AuthThrottled
 from fulcrum.kit.dependencies import TRANSACTION_CONFLICTS, dependency_error
 from fulcrum.kit.errors import FulcrumError
 from fulcrum.kit.logging import get_logger
@@ -57,6 +58,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RateLimited)
     async def rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message), 429, headers=exc.decision.headers())
+
+    @app.exception_handler(AuthThrottled)
+    async def auth_throttled(_: Request, exc: AuthThrottled) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return JSONResponse(error_body(exc.code, exc.message), 429, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,7 +13,7 @@ from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
 from fulcrum.kit.errors import InvalidArgument
 from fulcrum.policies.models import Policy, PolicyStatus
-from fulcrum.transports.rest.auth import RequireScopes, services_of
+from fulcrum.transports.rest.auth import RequireScopes, charge, services_of
 from fulcrum.transports.rest.decision_schemas import (
     EvaluationOut,
     SimulateIn,
@@ -24,6 +24,8 @@ from fulcrum.transports.rest.decision_schemas import (
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 Reader = Annotated[Principal, Depends(RequireScopes(Scope.POLICIES_READ))]
 Writer = Annotated[Principal, Depends(RequireScopes(Scope.POLICIES_WRITE))]
+# A simulation evaluates every request it carries: one token each (see decisions.py).
+Simulator = Annotated[Principal, Depends(RequireScopes(Scope.POLICIES_READ, per_item=True))]
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 DOCUMENT_BODY = {
@@ -108,7 +110,10 @@ async def list_policies(
 
 
 @router.post(":simulate")
-async def simulate_policy(body: SimulateIn, request: Request, who: Reader) -> SimulateOut:
+async def simulate_policy(
+    body: SimulateIn, request: Request, response: Response, who: Simulator
+) -> SimulateOut:
+    await charge(request, response, who, cost=max(1, len(body.requests)))
     items = [item.to_input().request for item in body.requests]
     results = await services_of(request).simulations.simulate(who, body.policy, items)
     return SimulateOut(
