@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,8 @@ MB = 1 << 20
 
 
 def rss_bytes(process: FulcrumProcess) -> int:
-    for line in open(f"/proc/{process.proc.pid}/status"):
+    status = Path(f"/proc/{process.proc.pid}/status").read_text()
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")

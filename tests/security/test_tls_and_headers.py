@@ -37,9 +37,11 @@ def server_certificate(port: int, ca_file: Path, *, alpn: str | None = None) -> 
     ctx = ssl.create_default_context(cafile=str(ca_file))
     if alpn:
         ctx.set_alpn_protocols([alpn])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-            der = sock.getpeercert(binary_form=True)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
+        der = sock.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der)
 
@@ -79,7 +81,9 @@ def write_api_cert(stack: LiveStack, directory: Path) -> int:
     return cert.serial_number
 
 
-def test_a_renewed_certificate_is_served_without_a_restart(stack: LiveStack, tmp_path: Path) -> None:
+def test_a_renewed_certificate_is_served_without_a_restart(
+    stack: LiveStack, tmp_path: Path
+) -> None:
     first = write_api_cert(stack, tmp_path)
     ca = stack.settings.ca_file()
     process = start_api(
@@ -153,7 +157,9 @@ def test_production_refuses_to_serve_plaintext_without_a_declared_proxy(
 
 
 @pytest.fixture(scope="module")
-def production(stack: LiveStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FulcrumProcess]:
+def production(
+    stack: LiveStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FulcrumProcess]:
     env = production_env(
         stack, tmp_path_factory.mktemp("prod"), FULCRUM_API_TLS_TERMINATED_UPSTREAM="true"
     )

@@ -133,7 +133,9 @@ def start_api(stack: LiveStack, name: str = "api", **extra_env: str) -> FulcrumP
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    process = FulcrumProcess(proc, log, http_port, grpc_port, metrics_port)
+    plaintext = extra_env.get("FULCRUM_API_TLS_TERMINATED_UPSTREAM") == "true"
+    ca_file = None if plaintext else stack.settings.ca_file()
+    process = FulcrumProcess(proc, log, http_port, grpc_port, metrics_port, ca_file)
     wait_http("/readyz", process)
     return process
 

@@ -36,16 +36,31 @@ def _field_path(loc: tuple[object, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(FulcrumError)
-    async def fulcrum_error(_: Request, exc: FulcrumError) -> JSONResponse:
+def answer(exc: Exception) -> JSONResponse:
+    """The response for an error raised anywhere in a request: a route, the gate, a store."""
+    if isinstance(exc, RateLimited):
+        return JSONResponse(error_body(exc.code, exc.message), 429, exc.decision.headers())
+    if isinstance(exc, FulcrumError):
         status = getattr(exc, "http_status", None) or STATUS.get(exc.code, 500)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers)
+    down = unavailable(exc)
+    if down is not None:
+        # A known outage, answered and counted in the access log: no traceback.
+        log.warning("rest.dependency_unavailable", error=type(exc).__name__)
+        return JSONResponse(error_body(down.code, down.message), 503)
+    log.error("rest.unhandled", error=type(exc).__name__, exc_info=exc)
+    return JSONResponse(error_body("internal", "internal error"), 500)
 
-    @app.exception_handler(RateLimited)
-    async def rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), 429, headers=exc.decision.headers())
+
+def install(app: FastAPI) -> None:
+    """Route-level handlers. Errors no handler takes reach the observe middleware, which
+    answers with :func:`answer` too (Starlette's own last-resort handler would answer and
+    then re-raise, and uvicorn would drop the keep-alive connection)."""
+
+    @app.exception_handler(FulcrumError)
+    async def fulcrum_error(_: Request, exc: FulcrumError) -> JSONResponse:
+        return answer(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -55,12 +70,3 @@ def install(app: FastAPI) -> None:
         if first.get("type") == "extra_forbidden":
             message = "unknown field"
         return JSONResponse(error_body("invalid_argument", f"{field}: {message}", field), 400)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        down = unavailable(exc)
-        if down is not None:
-            log.warning("rest.dependency_unavailable", error=type(exc).__name__, exc_info=exc)
-            return JSONResponse(error_body(down.code, down.message), 503)
-        log.error("rest.unhandled", error=type(exc).__name__, exc_info=exc)
-        return JSONResponse(error_body("internal", "internal error"), 500)
