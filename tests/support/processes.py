@@ -44,10 +44,16 @@ class FulcrumProcess:
     def _verify(self) -> ssl.SSLContext | bool:
         return self.ssl_context() if self.tls else True
 
-    def raw_socket(self, timeout: float = 10.0, *, port: int | None = None) -> socket.socket:
+    def raw_socket(
+        self, timeout: float = 10.0, *, receive_buffer: int | None = None
+    ) -> socket.socket:
         """A connected socket to the REST port (TLS when it serves TLS), for tests that
-        write HTTP by hand."""
-        sock = socket.create_connection(("127.0.0.1", port or self.http_port), timeout=timeout)
+        write HTTP by hand; ``receive_buffer`` shrinks SO_RCVBUF (set before connecting)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if receive_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", self.http_port))
         if not self.tls:
             return sock
         return self.ssl_context().wrap_socket(sock, server_hostname="127.0.0.1")
