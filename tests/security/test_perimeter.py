@@ -10,7 +10,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.identity import TenantFixture, new_tenant
 from tests.support.processes import FulcrumProcess, start_api
@@ -200,3 +202,30 @@ def test_open_connections_are_bounded(guarded: FulcrumProcess) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError("the API did not recover once the connections closed")
+
+
+def test_grpc_calls_in_flight_are_bounded(stack: LiveStack) -> None:
+    """Health Watch streams stay open: with two allowed in flight, a third call is refused
+    RESOURCE_EXHAUSTED until one of them ends."""
+    process = start_api(stack, name="api-grpc-bound", FULCRUM_GRPC_MAX_CONCURRENT_RPCS="2")
+    try:
+        with process.channel() as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            watches = [health.Watch(health_pb2.HealthCheckRequest()) for _ in range(2)]
+            for watch in watches:
+                next(watch)  # both streams are open and hold their slot
+            with pytest.raises(grpc.RpcError) as err:
+                health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            watches[0].cancel()
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                    break
+                except grpc.RpcError:
+                    assert time.monotonic() < deadline, "the freed slot was not reused"
+                    time.sleep(0.1)
+            watches[1].cancel()
+    finally:
+        process.stop()
