@@ -173,6 +173,25 @@ def test_clients_trickling_headers_are_cut_off(guarded: FulcrumProcess) -> None:
             sock.close()
 
 
+def test_clients_that_never_finish_the_tls_handshake_are_cut_off(
+    guarded: FulcrumProcess,
+) -> None:
+    """Plain TCP connections to the TLS ports that send nothing (no ClientHello)."""
+    socks = [
+        socket.create_connection(("127.0.0.1", port))
+        for port in (guarded.http_port, guarded.grpc_port)
+        for _ in range(10)
+    ]
+    try:
+        started = time.monotonic()
+        still_open = [s for s in socks if not closed_by_server(s, 3)]
+        assert not still_open, f"{len(still_open)} of 20 silent connections still open"
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def test_a_stalled_body_is_answered_408(guarded: FulcrumProcess, tenant: TenantFixture) -> None:
     with guarded.raw_socket(timeout=5) as sock:
         sock.sendall(

@@ -59,6 +59,8 @@ def create_server(
             ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
             # A connection that has carried no call for this long is closed.
             ("grpc.max_connection_idle_ms", CONNECTION_IDLE_MS),
+            # A client must finish the TLS and HTTP/2 handshakes within this.
+            ("grpc.server_handshake_timeout_ms", int(s.http_header_timeout_seconds * 1000)),
         ],
     )
     health_servicer = HealthServicer()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import Callable, Generator
 from typing import Any
@@ -16,15 +17,37 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
 class EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves SIGINT/SIGTERM to the host process.
+    """A uvicorn server that leaves SIGINT/SIGTERM to the host process, and bounds the
+    TLS handshake.
 
     Stock uvicorn captures the signals and re-raises them after it exits, which would
     kill the process before the gRPC server and the connection pools are closed.
     """
 
+    handshake_timeout: float = 10.0
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # A client that connects and never sends its ClientHello would hold the connection
+        # for asyncio's default 60 s, before the protocol (and its header deadline) exists.
+        # Uvicorn does not pass a handshake timeout to create_server: add it, for this call.
+        loop = asyncio.get_running_loop()
+        create_server = loop.create_server
+        timeout = self.handshake_timeout
+
+        async def with_handshake_timeout(*args: Any, **kwargs: Any) -> asyncio.Server:
+            if kwargs.get("ssl") is not None:
+                kwargs["ssl_handshake_timeout"] = timeout
+            return await create_server(*args, **kwargs)
+
+        loop.create_server = with_handshake_timeout  # type: ignore[method-assign]
+        try:
+            await super().startup(sockets)
+        finally:
+            del loop.create_server
 
 
 class HeaderDeadlineProtocol(H11Protocol):
@@ -92,4 +115,6 @@ def embedded_server(
         limit_concurrency=max_connections,
         ssl_context_factory=(lambda *_: ssl_context) if ssl_context else None,
     )
-    return EmbeddedServer(config)
+    server = EmbeddedServer(config)
+    server.handshake_timeout = header_timeout
+    return server
