@@ -22,7 +22,7 @@ from fulcrum.transports.rest import (
     settings,
     tenants,
 )
-from fulcrum.transports.rest.auth import TENANT_HEADER, Gate, access_map
+from fulcrum.transports.rest.auth import TENANT_HEADER, Gate
 from fulcrum.transports.rest.observe import Observe
 
 PUBLIC_PATHS = {"/healthz", "/readyz"}
@@ -66,7 +66,7 @@ def create_app(
     app.include_router(audit.router)
 
     # add_middleware wraps: the last added is the outermost.
-    app.add_middleware(Gate, entries=access_map(app.routes, PUBLIC_PATHS | DOCS_PATHS))
+    app.add_middleware(Gate, router=app.router, public_paths=PUBLIC_PATHS | DOCS_PATHS)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(cors_origins),

@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fulcrum.auth.principal import Principal
@@ -120,11 +120,15 @@ def access_map(routes: Iterable[Any], public_paths: set[str]) -> list[Entry]:
 
 
 class Gate:
-    """Pure ASGI middleware: admits a request (or answers the refusal) before the route runs."""
+    """Pure ASGI middleware: admits a request (or answers the refusal) before the route runs.
 
-    def __init__(self, app: ASGIApp, entries: list[Entry]) -> None:
+    Starlette builds its middleware when the app starts serving, so the map covers every
+    route registered by then.
+    """
+
+    def __init__(self, app: ASGIApp, router: Router, public_paths: set[str]) -> None:
         self.app = app
-        self.entries = entries
+        self.entries = access_map(router.routes, public_paths)
 
     def _match(self, scope: Scope) -> Entry | None:
         for entry in self.entries:
