@@ -177,15 +177,40 @@ def test_production_behind_a_proxy_serves_no_docs_and_no_reflection(
         for path in ("/docs", "/openapi.json", "/redoc"):
             assert client.get(path).status_code == 404, path
         assert "strict-transport-security" not in client.get("/healthz").headers
-    with production.channel() as channel:
-        reflect = channel.stream_stream(
+    with pytest.raises(grpc.RpcError) as err:
+        reflect(production)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def reflect(process: FulcrumProcess) -> list[bytes]:
+    """One ``list_services`` reflection request."""
+    with process.channel() as channel:
+        call = channel.stream_stream(
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
             request_serializer=None,
             response_deserializer=None,
         )
-        with pytest.raises(grpc.RpcError) as err:
-            list(reflect(iter([b"\x3a\x00"]), timeout=5))
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        return list(call(iter([b"\x3a\x00"]), timeout=5))
+
+
+def test_production_serves_docs_and_reflection_when_enabled(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    env = production_env(
+        stack,
+        tmp_path,
+        FULCRUM_API_TLS_TERMINATED_UPSTREAM="true",
+        FULCRUM_API_DOCS="true",
+        FULCRUM_GRPC_REFLECTION="true",
+    )
+    process = start_api(stack, name="api-production-docs", **env)
+    try:
+        with process.http() as client:
+            assert client.get("/docs").status_code == 200
+            assert client.get("/openapi.json").status_code == 200
+        assert b"fulcrum.v1.DecisionService" in b"".join(reflect(process))
+    finally:
+        process.stop()
 
 
 def test_every_answer_carries_the_security_headers(
