@@ -157,7 +157,6 @@ class Gate:
             await answer(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL] = principal
-        scope["state"]["tenant_id"] = str(principal.tenant_id) if principal.tenant_id else None
         if decision is None:
             await self.app(scope, receive, send)
             return

@@ -159,6 +159,8 @@ class Observe:
             else:
                 await exchange.run(self.app)
         finally:
+            # Bound by the gate once the caller is authenticated, even if then refused.
+            tenant_id = structlog.contextvars.get_contextvars().get("tenant_id")
             current_trace_id.reset(trace_token)
             structlog.contextvars.unbind_contextvars("request_id", "tenant_id")
         elapsed = time.perf_counter() - started
@@ -174,7 +176,7 @@ class Observe:
                 route=route,
                 status=status,
                 duration_ms=round(elapsed * 1000, 3),
-                tenant_id=scope.get("state", {}).get("tenant_id"),
+                tenant_id=tenant_id,
                 request_id=request_id,
                 trace_id=trace.trace_id,
             )
