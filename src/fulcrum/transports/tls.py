@@ -97,7 +97,11 @@ class ReloadingTLS:
         changed = self._changed(self._rest_stamp)
         if changed is None:
             return
-        self.ssl_context.load_cert_chain(self.pair.cert_file, self.pair.key_file)
+        try:
+            self.ssl_context.load_cert_chain(self.pair.cert_file, self.pair.key_file)
+        except (OSError, ssl.SSLError) as exc:  # the files changed again meanwhile: next tick
+            log.warning("api.tls_not_reloaded", reason=str(exc))
+            return
         self._rest_stamp = changed[0]
         log.info("api.tls_reloaded", port="rest", cert_file=str(self.pair.cert_file))
 
