@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -21,9 +22,9 @@ from fulcrum.kit.migrate import migrate
 Report = Callable[[str], None]
 
 
-def _ready(url: str) -> bool:
+def _ready(url: str, verify: ssl.SSLContext | bool = True) -> bool:
     try:
-        return httpx.get(url, timeout=1).status_code == 200
+        return httpx.get(url, timeout=1, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -38,8 +39,10 @@ def _spawn(command: str, logfile: str) -> subprocess.Popen[bytes]:
         )
 
 
-def _wait_ready(name: str, url: str, child: subprocess.Popen[bytes], log: Path) -> None:
-    if not wait_until(lambda: _ready(url) or child.poll() is not None, 60):
+def _wait_ready(
+    name: str, url: str, verify: ssl.SSLContext | bool, child: subprocess.Popen[bytes], log: Path
+) -> None:
+    if not wait_until(lambda: _ready(url, verify) or child.poll() is not None, 60):
         raise DevStackError(f"{name} did not become ready within 60s; see {log}")
     if child.poll() is not None:
         raise DevStackError(f"{name} exited with status {child.returncode}; see {log}")
@@ -67,15 +70,26 @@ def run_stack(settings: Settings, report: Report, *, keep_servers: bool = False)
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    api_ready = f"http://{settings.api_host}:{settings.http_port}/readyz"
+    tls = not settings.api_tls_terminated_upstream
+    # The dev certificates are signed by the stack's own CA: trust it, and only it.
+    verify = ssl.create_default_context(cafile=str(settings.ca_file())) if tls else True
+    rest = f"{'https' if tls else 'http'}://{settings.api_host}:{settings.http_port}"
+    api_ready = f"{rest}/readyz"
     worker_ready = f"http://{settings.api_host}:{settings.worker_health_port}/readyz"
     try:
-        for name, url in (("api", api_ready), ("worker", worker_ready)):
-            _wait_ready(name, url, children[name], logs / f"{name}.log")
+        _wait_ready("api", api_ready, verify, children["api"], logs / "api.log")
+        _wait_ready("worker", worker_ready, True, children["worker"], logs / "worker.log")
+        docs = "docs: /docs" if settings.docs_enabled else "docs off"
+        reflection = "reflection on" if settings.reflection_enabled else "reflection off"
+        grpc_tls = "TLS" if tls else "plaintext"
         report("")
         report("Fulcrum is up:")
-        report(f"  REST API     http://{settings.api_host}:{settings.http_port}  (docs: /docs)")
-        report(f"  gRPC API     {settings.api_host}:{settings.grpc_port}  (reflection on)")
+        report(f"  REST API     {rest}  ({docs})")
+        report(
+            f"  gRPC API     {settings.api_host}:{settings.grpc_port}  ({grpc_tls}, {reflection})"
+        )
+        if tls:
+            report(f"  CA           {settings.ca_file()}  (curl --cacert, grpcurl -cacert)")
         report(f"  readiness    {api_ready}")
         report(f"  worker       {worker_ready}")
         report(f"  logs         {logs}")

@@ -233,12 +233,9 @@ def test_reading_the_trail_needs_audit_read(api: FulcrumProcess, trail: TenantFi
 def stalled_export(api: FulcrumProcess, key: str) -> socket.socket:
     """An export whose client reads its first bytes and then nothing more, with a tiny
     receive buffer, so the server soon cannot send and waits."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    host, port = api.base_url.removeprefix("http://").split(":")
-    sock.connect((host, int(port)))
+    sock = api.raw_socket(receive_buffer=4096)
     sock.sendall(
-        f"GET /v1/audit/export HTTP/1.1\r\nHost: {host}\r\n"
+        f"GET /v1/audit/export HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Authorization: Bearer {key}\r\n\r\n".encode()
     )
     assert sock.recv(1024).startswith(b"HTTP/1.1 200")

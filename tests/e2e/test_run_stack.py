@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -26,8 +27,20 @@ class Running:
     home: Path
     output: list[str]
 
-    def url(self, port_var: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.env[port_var]}{path}"
+    @property
+    def ca_file(self) -> Path:
+        return self.home / "certs" / "ca.crt"
+
+    def api_url(self, path: str = "") -> str:
+        return f"https://127.0.0.1:{self.env['FULCRUM_HTTP_PORT']}{path}"
+
+    def worker_url(self, path: str) -> str:
+        """The worker's health port: internal, plain HTTP."""
+        return f"http://127.0.0.1:{self.env['FULCRUM_WORKER_HEALTH_PORT']}{path}"
+
+    def get(self, url: str, timeout: float = 5) -> httpx.Response:
+        verify = ssl.create_default_context(cafile=str(self.ca_file))
+        return httpx.get(url, timeout=timeout, verify=verify)
 
     def fulcrum(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -40,8 +53,9 @@ class Running:
         )
 
 
-def grpc_health(target: str) -> int:
-    with grpc.insecure_channel(target) as channel:
+def grpc_health(target: str, ca_file: Path) -> int:
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca_file.read_bytes())
+    with grpc.secure_channel(target, credentials) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         return stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
 
@@ -94,35 +108,36 @@ def running() -> Iterator[Running]:
 
 def test_up_prints_the_urls_to_use(running: Running) -> None:
     text = "\n".join(running.output)
-    assert running.url("FULCRUM_HTTP_PORT", "") in text
+    assert running.api_url() in text
+    assert str(running.ca_file) in text
     assert f"127.0.0.1:{running.env['FULCRUM_GRPC_PORT']}" in text
     assert "migrations: at head" in text
 
 
 def test_ready_then_503_naming_postgres_when_it_stops(running: Running) -> None:
-    readyz = running.url("FULCRUM_HTTP_PORT", "/readyz")
+    readyz = running.api_url("/readyz")
     grpc_target = f"127.0.0.1:{running.env['FULCRUM_GRPC_PORT']}"
-    assert httpx.get(readyz, timeout=5).status_code == 200
-    assert (
-        httpx.get(running.url("FULCRUM_WORKER_HEALTH_PORT", "/readyz"), timeout=5).status_code
-        == 200
+    ca = running.ca_file
+    assert running.get(readyz).status_code == 200
+    assert running.get(running.worker_url("/readyz")).status_code == 200
+    assert eventually(
+        lambda: grpc_health(grpc_target, ca) == health_pb2.HealthCheckResponse.SERVING
     )
-    assert eventually(lambda: grpc_health(grpc_target) == health_pb2.HealthCheckResponse.SERVING)
 
     stopped = running.fulcrum("dev", "down", "--service", "postgresql")
     assert "postgresql: stopped" in stopped.stdout, stopped.stderr
     try:
-        response = httpx.get(readyz, timeout=10)
+        response = running.get(readyz, timeout=10)
         assert response.status_code == 503
         body = response.json()
         assert body["unavailable"] == ["postgresql"]
         assert body["checks"]["redis"] == "ok"
         assert eventually(
-            lambda: grpc_health(grpc_target) == health_pb2.HealthCheckResponse.NOT_SERVING
+            lambda: grpc_health(grpc_target, ca) == health_pb2.HealthCheckResponse.NOT_SERVING
         )
     finally:
         running.fulcrum("dev", "up", "--service", "postgresql")
-    assert eventually(lambda: httpx.get(readyz, timeout=5).status_code == 200)
+    assert eventually(lambda: running.get(readyz).status_code == 200)
 
 
 def test_ctrl_c_stops_everything(running: Running) -> None:

@@ -75,7 +75,9 @@ def test_no_planted_secret_reaches_any_log_line(stack: LiveStack) -> None:
     text = api.log_text()
     lines = [line for line in text.splitlines() if line.strip()]
     assert any('"route": "/v1/api-keys"' in line for line in lines)
-    assert any("dependency_unavailable" in line and "Traceback" in line for line in lines)
+    # A known outage is logged as one warning, without a traceback (item 10 of issue 10).
+    assert any("dependency_unavailable" in line for line in lines)
+    assert not any("Traceback" in line for line in lines)
     for line in lines:
         for secret in planted(tenant.owner_key):
             assert secret not in line, line

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import pkgutil
 from typing import Any, cast
 
 import grpc
+import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -125,3 +127,24 @@ def test_unauthenticated_calls_are_refused_everywhere(api: FulcrumProcess) -> No
             with pytest.raises(grpc.RpcError) as err:
                 call(b"", timeout=10)
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, rpc
+
+
+def test_a_route_that_declares_no_access_is_refused() -> None:
+    """Fail closed: a route added without ``RequireScopes`` answers 403 and never runs."""
+    app = create_app(cast(Any, None), cast(Any, None))
+    ran: list[bool] = []
+
+    @app.post("/v1/undeclared")
+    async def undeclared() -> dict[str, str]:
+        ran.append(True)
+        return {"ok": "yes"}
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://in-process") as c:
+            return await c.post("/v1/undeclared", json={})
+
+    response = asyncio.run(call())
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert not ran

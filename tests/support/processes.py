@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,10 +24,39 @@ class FulcrumProcess:
     http_port: int
     grpc_port: int
     metrics_port: int
+    ca_file: Path | None = None
+    """The CA that signed the API's certificate; None for a plain-HTTP port (the worker's)."""
+
+    @property
+    def tls(self) -> bool:
+        return self.ca_file is not None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts the stack's CA (and only it)."""
+        assert self.ca_file is not None, "this port serves plain HTTP"
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        return self.ssl_context() if self.tls else True
+
+    def raw_socket(
+        self, timeout: float = 10.0, *, receive_buffer: int | None = None
+    ) -> socket.socket:
+        """A connected socket to the REST port (TLS when it serves TLS), for tests that
+        write HTTP by hand; ``receive_buffer`` shrinks SO_RCVBUF (set before connecting)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if receive_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", self.http_port))
+        if not self.tls:
+            return sock
+        return self.ssl_context().wrap_socket(sock, server_hostname="127.0.0.1")
 
     @property
     def grpc_target(self) -> str:
@@ -43,7 +74,10 @@ class FulcrumProcess:
     ) -> httpx.Client:
         """A client of this process's REST port, with ``credential`` as the bearer token."""
         return httpx.Client(
-            base_url=self.base_url, headers=_headers(credential, headers), timeout=timeout
+            base_url=self.base_url,
+            headers=_headers(credential, headers),
+            timeout=timeout,
+            verify=self._verify(),
         )
 
     def async_http(
@@ -54,12 +88,19 @@ class FulcrumProcess:
         timeout: float = 10.0,
     ) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            base_url=self.base_url, headers=_headers(credential, headers), timeout=timeout
+            base_url=self.base_url,
+            headers=_headers(credential, headers),
+            timeout=timeout,
+            verify=self._verify(),
         )
 
     def channel(self) -> grpc.Channel:
-        """A channel to this process's gRPC port."""
-        return grpc.insecure_channel(self.grpc_target)
+        """A channel to this process's gRPC port (TLS, trusting the stack's CA)."""
+        if not self.tls:
+            return grpc.insecure_channel(self.grpc_target)
+        assert self.ca_file is not None
+        credentials = grpc.ssl_channel_credentials(root_certificates=self.ca_file.read_bytes())
+        return grpc.secure_channel(self.grpc_target, credentials)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -98,23 +139,26 @@ def start_api(stack: LiveStack, name: str = "api", **extra_env: str) -> FulcrumP
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    process = FulcrumProcess(proc, log, http_port, grpc_port, metrics_port)
-    wait_http(f"{process.base_url}/readyz", process)
+    plaintext = extra_env.get("FULCRUM_API_TLS_TERMINATED_UPSTREAM") == "true"
+    ca_file = None if plaintext else stack.settings.ca_file()
+    process = FulcrumProcess(proc, log, http_port, grpc_port, metrics_port, ca_file)
+    wait_http("/readyz", process)
     return process
 
 
-def wait_http(url: str, process: FulcrumProcess, timeout: float = 30) -> None:
+def wait_http(path: str, process: FulcrumProcess, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.proc.poll() is not None:
             raise RuntimeError(f"process exited early:\n{process.log_text()}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
+            with process.http(timeout=1) as client:
+                if client.get(path).status_code == 200:
+                    return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready:\n{process.log_text()}")
+    raise TimeoutError(f"{process.url(path)} not ready:\n{process.log_text()}")
 
 
 def start_worker(stack: LiveStack, name: str = "worker", **extra_env: str) -> FulcrumProcess:
@@ -130,5 +174,5 @@ def start_worker(stack: LiveStack, name: str = "worker", **extra_env: str) -> Fu
             stdin=subprocess.DEVNULL,
         )
     process = FulcrumProcess(proc, log, health_port, 0, health_port)
-    wait_http(f"{process.base_url}/readyz", process)
+    wait_http("/readyz", process)
     return process

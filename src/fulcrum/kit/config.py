@@ -85,6 +85,46 @@ class Settings(BaseSettings):
 
     readiness_timeout_seconds: float = 2.0
 
+    api_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) of the API's REST and gRPC ports. Required in "
+        "production; elsewhere defaults to <certs>/api.crt from 'fulcrum certs init'.",
+    )
+    api_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of the API ports; default <certs>/api.key."
+    )
+    api_tls_reload_seconds: float = Field(
+        default=10.0, gt=0, description="How often the certificate files are checked for change."
+    )
+    api_tls_terminated_upstream: bool = Field(
+        default=False,
+        description="Serve the API ports in plaintext because a TLS-terminating proxy is in "
+        "front of them. The only way to serve plaintext in production.",
+    )
+    api_docs: bool | None = Field(
+        default=None, description="Serve /docs and /openapi.json. Default: on except in production."
+    )
+    grpc_reflection: bool | None = Field(
+        default=None, description="Serve gRPC reflection. Default: on except in production."
+    )
+    cors_allowed_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins (the dashboard's) allowed to call the "
+        "REST API. Empty: no origin is allowed.",
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A client must send a request's headers within this."
+    )
+    http_body_idle_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Longest pause while a request body arrives (then 408)."
+    )
+    http_max_connections: int = Field(
+        default=1000, gt=0, description="Open REST connections per process; beyond, 503."
+    )
+    grpc_max_concurrent_rpcs: int = Field(
+        default=1000, gt=0, description="RPCs in flight per process; beyond, RESOURCE_EXHAUSTED."
+    )
+
     clerk_issuer: str | None = Field(default=None, description="Clerk Frontend API URL (iss).")
     clerk_jwks_url: str | None = Field(default=None, description="Clerk JWKS endpoint.")
     clerk_public_key_file: Path | None = Field(default=None, description="PEM public key.")
@@ -184,6 +224,18 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def docs_enabled(self) -> bool:
+        return not self.is_production if self.api_docs is None else self.api_docs
+
+    @property
+    def reflection_enabled(self) -> bool:
+        return not self.is_production if self.grpc_reflection is None else self.grpc_reflection
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_allowed_origins.split(",") if o.strip()]
 
     @property
     def nats_url(self) -> str:

@@ -15,18 +15,43 @@ from fulcrum.runtime import Resources
 from fulcrum.transports.grpc.server import create_server, track_readiness
 from fulcrum.transports.rest.app import create_app
 from fulcrum.transports.rest.server import embedded_server
+from fulcrum.transports.tls import ReloadingTLS, api_certificate
 
 log = get_logger(__name__)
 
 
+async def reload_certificate(tls: ReloadingTLS) -> None:
+    while True:
+        await asyncio.sleep(tls.check_every)
+        tls.refresh_rest()
+
+
 async def serve_api(settings: Settings) -> None:
+    pair = api_certificate(settings)  # before anything starts: a refusal names the fix
+    tls = ReloadingTLS(pair, settings.api_tls_reload_seconds) if pair else None
     resources = Resources(settings, Service.API)
     services = build_services(settings, resources)
     await resources.open()
     services.start()
     start_http_server(settings.metrics_port, addr=settings.api_host)
-    grpc_server, health_servicer = create_server(resources, services)
-    http = embedded_server(create_app(resources, services), settings.api_host, settings.http_port)
+    grpc_server, health_servicer = create_server(
+        resources, services, tls.grpc_credentials() if tls else None
+    )
+    app = create_app(
+        resources,
+        services,
+        docs=settings.docs_enabled,
+        cors_origins=settings.cors_origins,
+        body_idle_timeout=settings.http_body_idle_timeout_seconds,
+    )
+    http = embedded_server(
+        app,
+        settings.api_host,
+        settings.http_port,
+        ssl_context=tls.ssl_context if tls else None,
+        max_connections=settings.http_max_connections,
+        header_timeout=settings.http_header_timeout_seconds,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -35,10 +60,12 @@ async def serve_api(settings: Settings) -> None:
     await grpc_server.start()
     http_task = asyncio.create_task(http.serve())
     health_task = asyncio.create_task(track_readiness(resources, health_servicer))
+    reload_task = asyncio.create_task(reload_certificate(tls)) if tls else None
     log.info(
         "api.started",
         grpc=f"{settings.api_host}:{settings.grpc_port}",
-        http=f"http://{settings.api_host}:{settings.http_port}",
+        http=f"{'https' if tls else 'http'}://{settings.api_host}:{settings.http_port}",
+        tls=tls is not None,
     )
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopped, http_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -46,6 +73,8 @@ async def serve_api(settings: Settings) -> None:
         log.error("api.http_exited")
     log.info("api.stopping")
     health_task.cancel()
+    if reload_task:
+        reload_task.cancel()
     http.should_exit = True
     await grpc_server.stop(grace=5)
     with contextlib.suppress(asyncio.CancelledError):

@@ -1,4 +1,5 @@
-"""The gRPC server: Fulcrum services behind the auth interceptor, health, reflection."""
+"""The gRPC server: Fulcrum services behind the auth interceptor, health, and reflection
+(off in production unless FULCRUM_GRPC_REFLECTION=true)."""
 
 from __future__ import annotations
 
@@ -46,16 +47,27 @@ HEALTH_INTERVAL_SECONDS = 1.0
 
 
 MAX_MESSAGE_BYTES = 1 << 20
+MAX_STREAMS_PER_CONNECTION = 100
+CONNECTION_IDLE_MS = 5 * 60 * 1000
 
 
 def create_server(
-    resources: Resources, services: Services
+    resources: Resources, services: Services, credentials: grpc.ServerCredentials | None
 ) -> tuple[grpc.aio.Server, HealthServicer]:
+    """The server on its port: TLS with ``credentials``, plaintext when None (behind a
+    TLS-terminating proxy)."""
+    s = resources.settings
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(services.authenticator, services.rate_limiter)],
+        maximum_concurrent_rpcs=s.grpc_max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
+            ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
+            # A connection that has carried no call for this long is closed.
+            ("grpc.max_connection_idle_ms", CONNECTION_IDLE_MS),
+            # A client must finish the TLS and HTTP/2 handshakes within this.
+            ("grpc.server_handshake_timeout_ms", int(s.http_header_timeout_seconds * 1000)),
         ],
     )
     health_servicer = HealthServicer()
@@ -81,9 +93,13 @@ def create_server(
         settings_pb2.DESCRIPTOR.services_by_name["SettingsService"].full_name,
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     ]
-    reflection.enable_server_reflection([*service_names, reflection.SERVICE_NAME], server)
-    s = resources.settings
-    server.add_insecure_port(f"{s.api_host}:{s.grpc_port}")
+    if s.reflection_enabled:
+        reflection.enable_server_reflection([*service_names, reflection.SERVICE_NAME], server)
+    address = f"{s.api_host}:{s.grpc_port}"
+    if credentials is None:
+        server.add_insecure_port(address)
+    else:
+        server.add_secure_port(address, credentials)
     return server, health_servicer
 
 

@@ -37,32 +37,43 @@ def _field_path(loc: tuple[object, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(FulcrumError)
-    async def fulcrum_error(_: Request, exc: FulcrumError) -> JSONResponse:
+def answer(exc: Exception) -> JSONResponse:
+    """The response for an error raised anywhere in a request: a route, the gate, a store."""
+    if isinstance(exc, RateLimited):
+        return JSONResponse(error_body(exc.code, exc.message), 429, exc.decision.headers())
+    if isinstance(exc, AuthThrottled):
+        retry = {"Retry-After": str(exc.retry_after_seconds)}
+        return JSONResponse(error_body(exc.code, exc.message), 429, retry)
+    if isinstance(exc, FulcrumError):
         status = getattr(exc, "http_status", None) or STATUS.get(exc.code, 500)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers)
+    known = dependency_error(exc)
+    if known is not None:
+        # A known outage (503) or a transaction that lost to a concurrent one (409, retry):
+        # answered and counted in the access log, no traceback.
+        if known.code == "conflict":
+            log.info("rest.transaction_conflict", error=type(exc).__name__)
+        else:
+            log.warning("rest.dependency_unavailable", error=type(exc).__name__)
+        return JSONResponse(error_body(known.code, known.message), STATUS[known.code])
+    log.error("rest.unhandled", error=type(exc).__name__, exc_info=exc)
+    return JSONResponse(error_body("internal", "internal error"), 500)
 
-    async def transaction_conflict(_: Request, exc: Exception) -> JSONResponse:
-        # Registered per class so Starlette answers it like a domain error; a handler for
-        # ``Exception`` would also re-raise it and log "Exception in ASGI application".
-        conflict = dependency_error(exc)
-        assert conflict is not None
-        log.info("rest.transaction_conflict", error=type(exc).__name__)
-        return JSONResponse(error_body(conflict.code, conflict.message), STATUS[conflict.code])
 
-    for conflict_type in TRANSACTION_CONFLICTS:
-        app.add_exception_handler(conflict_type, transaction_conflict)
+def install(app: FastAPI) -> None:
+    """Route-level handlers. Errors no handler takes reach the observe middleware, which
+    answers with :func:`answer` too (Starlette's own last-resort handler would answer and
+    then re-raise, and uvicorn would drop the keep-alive connection)."""
 
-    @app.exception_handler(RateLimited)
-    async def rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), 429, headers=exc.decision.headers())
+    async def known(_: Request, exc: Exception) -> JSONResponse:
+        return answer(exc)
 
-    @app.exception_handler(AuthThrottled)
-    async def auth_throttled(_: Request, exc: AuthThrottled) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_seconds)}
-        return JSONResponse(error_body(exc.code, exc.message), 429, headers=headers)
+    # Domain errors, and transactions that lost a race (409, retry), are answered at the
+    # route like any refusal.
+    error_types: tuple[type[Exception], ...] = (FulcrumError, *TRANSACTION_CONFLICTS)
+    for error_type in error_types:
+        app.add_exception_handler(error_type, known)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -72,12 +83,3 @@ def install(app: FastAPI) -> None:
         if first.get("type") == "extra_forbidden":
             message = "unknown field"
         return JSONResponse(error_body("invalid_argument", f"{field}: {message}", field), 400)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        down = dependency_error(exc)
-        if down is not None:
-            log.warning("rest.dependency_unavailable", error=type(exc).__name__, exc_info=exc)
-            return JSONResponse(error_body(down.code, down.message), STATUS[down.code])
-        log.error("rest.unhandled", error=type(exc).__name__, exc_info=exc)
-        return JSONResponse(error_body("internal", "internal error"), 500)
