@@ -107,7 +107,10 @@ def build_services(settings: Settings, resources: Resources) -> Services:
         simulations=SimulationService(db),
         rate_limiter=RateLimiter(resources.redis),
         audit=AuditService(
-            db, conninfo(settings, resources.service), checkpoint_verifier(settings, secrets)
+            db,
+            conninfo(settings, resources.service),
+            checkpoint_verifier(settings, secrets),
+            lambda: resources.nats,
         ),
     )
 

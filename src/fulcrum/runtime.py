@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
 
+from fulcrum.audit.anchors import anchor_stream_config, ensure_anchor_stream
 from fulcrum.events.streams import STREAM, ensure_stream, stream_config
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import Database
@@ -51,16 +52,18 @@ class Resources:
             max_bytes=self.settings.events_stream_max_bytes,
             max_age_seconds=self.settings.events_stream_max_age_seconds,
         )
+        anchors = anchor_stream_config(per_tenant=self.settings.audit_anchors_per_tenant)
         while True:
             try:
                 await ensure_stream(self.nats.jetstream(), config)
+                await ensure_anchor_stream(self.nats.jetstream(), anchors)
                 return
             except Exception as exc:
                 log.warning("nats.stream_setup_failed", error=type(exc).__name__)
                 await asyncio.sleep(1)
 
     async def wait_for_nats(self, stop: asyncio.Event) -> NatsClient | None:
-        """The connection once it is up and the event stream exists; None if stopped first."""
+        """The connection once it is up and the streams exist; None if stopped first."""
         while not stop.is_set():
             if self._nats_task is not None and self._nats_task.done() and self.nats:
                 return self.nats

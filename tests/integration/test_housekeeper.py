@@ -18,13 +18,15 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from fulcrum.admin import create_tenant
+from fulcrum.audit.anchors import anchor_stream_config, ensure_anchor_stream
 from fulcrum.audit.chain import prepare
-from fulcrum.audit.checkpoints import CheckpointSigner
+from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
 from fulcrum.events.streams import ensure_stream, stream_config, subject
 from fulcrum.kit.config import Service
 from fulcrum.kit.db import Database, conninfo
 from fulcrum.kit.nats import connect_nats
 from fulcrum.kit.secrets import Secrets
+from fulcrum.worker.anchoring import AnchorPublisher
 from fulcrum.worker.relay import Housekeeper
 from fulcrum.worker.writer import LedgerWriter
 from tests.integration.test_ledger_storage import decision
@@ -44,16 +46,23 @@ async def running(stack: LiveStack) -> AsyncIterator[tuple[Housekeeper, LedgerWr
             max_age_seconds=settings.events_stream_max_age_seconds,
         ),
     )
+    await ensure_anchor_stream(
+        nats.jetstream(), anchor_stream_config(per_tenant=settings.audit_anchors_per_tenant)
+    )
+    signer = CheckpointSigner(Secrets(settings).require("audit_signing_key").get())
+    anchors = AnchorPublisher(nats, CheckpointVerifier([signer.public_key_pem()]))
     writer = LedgerWriter(
         db,
-        CheckpointSigner(Secrets(settings).require("audit_signing_key").get()),
+        signer,
         checkpoint_every_records=1_000_000,
         checkpoint_every_seconds=1,
+        committed=anchors.submit,
     )
     housekeeper = Housekeeper(
         db,
         nats,
         writer,
+        anchors,
         listen_conninfo=conninfo(settings, Service.WORKER),
         interval=0.2,
         sweep_seconds=3600,  # only the first tick sweeps
