@@ -33,7 +33,6 @@ from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import Tenant
 from fulcrum.tenants.service import PLATFORM_GUC, TenantService
 
-
 _NATS_SECONDS = 5.0  # how long the CLI tries to reach NATS for the anchors
 
 

@@ -83,6 +83,26 @@ def _line(out: IO[str], fields: dict[str, Any]) -> None:
     out.write("\n")
 
 
+def header_fields(
+    tenant_id: uuid.UUID,
+    from_seq: int,
+    to_seq: int | None,
+    prev_hash: bytes | None,
+    verifier: CheckpointVerifier,
+) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "format": FORMAT,
+        "version": VERSION,
+        "tenant_id": str(tenant_id),
+        "from_seq": from_seq,
+        "to_seq": to_seq,
+        "prev_hash": prev_hash.hex() if prev_hash is not None else None,
+        "exported_at": timestamp_text(dt.datetime.now(dt.UTC)),
+        "public_keys": [pem.decode() for pem in verifier.public_key_pems()],
+    }
+
+
 def record_fields(record: LedgerRecord) -> dict[str, Any]:
     e = record.entry
     return {
@@ -131,20 +151,7 @@ def export_bundle(
                 "SELECT hash FROM audit_records WHERE seq = %s", (from_seq - 1,)
             ).fetchone()
             prev_hash = bytes(row[0]) if row else None
-        _line(
-            out,
-            {
-                "type": "header",
-                "format": FORMAT,
-                "version": VERSION,
-                "tenant_id": str(tenant_id),
-                "from_seq": from_seq,
-                "to_seq": to_seq,
-                "prev_hash": prev_hash.hex() if prev_hash is not None else None,
-                "exported_at": timestamp_text(dt.datetime.now(dt.UTC)),
-                "public_keys": [pem.decode() for pem in verifier.public_key_pems()],
-            },
-        )
+        _line(out, header_fields(tenant_id, from_seq, to_seq, prev_hash, verifier))
         for row in conn.execute(CHECKPOINTS_QUERY):
             cp = checkpoint_from_row(row)
             if in_range(cp.seq):
