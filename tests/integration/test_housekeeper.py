@@ -18,7 +18,12 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from fulcrum.admin import create_tenant
-from fulcrum.audit.anchors import anchor_stream_config, ensure_anchor_stream
+from fulcrum.audit.anchors import (
+    anchor_stream_config,
+    ensure_anchor_stream,
+    newest_anchor,
+    read_anchors,
+)
 from fulcrum.audit.chain import prepare
 from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
 from fulcrum.events.streams import ensure_stream, stream_config, subject
@@ -122,3 +127,51 @@ async def test_a_chain_left_unpinned_gets_its_checkpoint(
         assert time.monotonic() < deadline, f"checkpoint stayed at {pinned()}"
         await asyncio.sleep(0.2)
     assert tenant.id not in writer.unpinned()
+
+
+async def test_a_checkpoint_whose_anchor_was_lost_is_anchored_on_the_sweep(
+    stack: LiveStack,
+) -> None:
+    """The writer stored checkpoints whose anchors never left (NATS away, worker killed):
+    the sweep anchors the tenant's newest one, and only once."""
+    settings = stack.settings
+    db = Database(settings, Service.WORKER)
+    await db.open()
+    nats = await connect_nats(settings, Service.WORKER)
+    await ensure_anchor_stream(
+        nats.jetstream(), anchor_stream_config(per_tenant=settings.audit_anchors_per_tenant)
+    )
+    signer = CheckpointSigner(Secrets(settings).require("audit_signing_key").get())
+    anchors = AnchorPublisher(nats, CheckpointVerifier([signer.public_key_pem()]))
+    lost = LedgerWriter(db, signer, checkpoint_every_records=2, checkpoint_every_seconds=3600)
+    tenant, _ = await create_tenant(settings, f"anchor-lost-{uuid.uuid4().hex[:8]}", None)
+    for first in (0, 3):
+        entries = [prepare(decision(tenant.id, n)) for n in range(first, first + 3)]
+        assert await lost.write(tenant.id, entries) == 3
+    js = nats.jetstream()
+    assert await newest_anchor(js, tenant.id) is None
+    housekeeper = Housekeeper(
+        db,
+        nats,
+        lost,
+        anchors,
+        listen_conninfo=conninfo(settings, Service.WORKER),
+        interval=0.2,
+        sweep_seconds=0.5,
+    )
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(housekeeper.run(stop)), asyncio.create_task(anchors.run(stop))]
+    try:
+        deadline = time.monotonic() + 15
+        while (found := await newest_anchor(js, tenant.id)) is None:
+            assert time.monotonic() < deadline, "the lost anchor was not caught up"
+            await asyncio.sleep(0.2)
+        assert found.seq == 6  # the newest checkpoint pins the newest record
+        await asyncio.sleep(1.5)  # more sweeps: the anchor is there, nothing more to send
+        log = await read_anchors(nats, tenant.id)
+        assert [a.seq for a in log.anchors] == [6]
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await nats.close()
+        await db.close()
