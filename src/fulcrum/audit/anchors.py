@@ -160,7 +160,8 @@ async def read_anchors(
                 anchors.append(decode_anchor(msg.data or b""))
             except MalformedAnchor:
                 malformed += 1
-    except (NatsError, TimeoutError, OSError) as exc:
+    except (NatsError, TimeoutError, OSError, KeyError, TypeError) as exc:
+        # KeyError, TypeError: a reply without the headers of a direct get's answer.
         return AnchorLog(unavailable=f"{ANCHOR_STREAM} cannot be read ({type(exc).__name__})")
     return AnchorLog(tuple(anchors), malformed)
 
