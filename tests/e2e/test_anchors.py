@@ -113,7 +113,8 @@ def test_anchors_cannot_be_deleted_purged_or_unprotected(
 
     async def attack() -> list[str]:
         refused: list[str] = []
-        nc = await connect_nats(stack.settings, Service.API, retry=False, quiet=True)
+        # The operator's identity: whatever NATS permits it, the stream itself refuses.
+        nc = await connect_nats(stack.settings, Service.ADMIN, retry=False, quiet=True)
         jsm = nc.jetstream()
         try:
             last = await jsm.get_last_msg(ANCHOR_STREAM, anchor_subject(tenant.id), direct=True)
