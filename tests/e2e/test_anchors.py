@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError
 
-from fulcrum.audit.anchors import ANCHOR_STREAM, anchor_subject, newest_anchor
+from fulcrum.audit.anchors import ANCHOR_STREAM, anchor_subject, newest_anchor, publish_anchor
 from fulcrum.audit.chain import record_hash
 from fulcrum.audit.checkpoints import CheckpointSigner
 from fulcrum.audit.repository import RECORD_COLUMNS, record_from_row
@@ -277,3 +280,34 @@ def test_a_bundle_verifies_offline_and_tampering_fails(
     garbage.write_text(lines[0] + "\n{not json\n")
     result = offline(stack, "audit", "verify", "--bundle", str(garbage))
     assert result.returncode == 2 and "error: bundle:" in result.stderr, result.stderr
+
+
+def test_a_forged_anchor_is_a_bad_signature_never_a_false_truncation(
+    stack: LiveStack, api: FulcrumProcess, worker: FulcrumProcess
+) -> None:
+    """Someone who may publish on the tenant's anchor subject, without the signing key,
+    claims the ledger was longer: verification names the forgery, not a truncation."""
+    tenant = new_tenant(stack, "anchor-forged")
+    newest = anchored_ledger(stack, api, tenant)
+    impostor = CheckpointSigner(
+        Ed25519PrivateKey.generate().private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        )
+    )
+    forged = impostor.sign(tenant.id, newest + 100, bytes(32), dt.datetime.now(dt.UTC))
+
+    async def publish() -> None:
+        nc = await connect_nats(stack.settings, Service.ADMIN, retry=False, quiet=True)
+        try:
+            await publish_anchor(nc.jetstream(), forged)
+        finally:
+            await nc.close()
+
+    asyncio.run(publish())
+    result = verify(api, tenant)
+    assert (result["ok"], result["problem"], result["first_bad_seq"]) == (
+        False,
+        "bad_signature",
+        newest + 100,
+    ), result
+    assert "anchor at record" in result["detail"]

@@ -283,18 +283,23 @@ def verify_bundle(
     trusted_keys: bytes | None = None,
     *,
     progress: Callable[[int], None] = lambda _: None,
+    progress_every: int = PROGRESS_EVERY,
 ) -> BundleVerdict:
-    """Verify the bundle at ``path`` with ``trusted_keys`` (PEM), else the bundle's own.
+    """Verify the bundle at ``path`` with ``trusted_keys`` (PEM), else the bundle's own;
+    ``progress`` is told the count every ``progress_every`` records.
     :class:`UnusableBundle` when the file cannot be read as a bundle."""
     try:
         with path.open(encoding="utf-8") as fh:
-            return _verify(fh, trusted_keys, progress)
+            return _verify(fh, trusted_keys, progress, progress_every)
     except (OSError, UnicodeDecodeError) as exc:
         raise UnusableBundle(f"cannot read {path}: {exc}") from exc
 
 
 def _verify(
-    fh: IO[str], trusted_keys: bytes | None, progress: Callable[[int], None]
+    fh: IO[str],
+    trusted_keys: bytes | None,
+    progress: Callable[[int], None],
+    progress_every: int,
 ) -> BundleVerdict:
     reader = _Reader(iter(fh))
     header = reader.header
@@ -306,7 +311,7 @@ def _verify(
 
     def counted() -> Iterator[LedgerRecord]:
         for n, record in enumerate(reader.records(), start=1):
-            if n % PROGRESS_EVERY == 0:
+            if n % progress_every == 0:
                 progress(n)
             yield record
 

@@ -47,6 +47,14 @@ def test_an_exported_bundle_verifies_with_trusted_keys(
     assert (verdict.keys_from_bundle, verdict.newest_pin) == (False, COUNT)
 
 
+def test_progress_is_reported_as_records_stream_through(
+    tmp_path: Path, lines: list[dict[str, Any]]
+) -> None:
+    seen: list[int] = []
+    verify_bundle(write(tmp_path, lines), progress=seen.append, progress_every=10)
+    assert seen == [10, 20, 30, 40]
+
+
 def test_without_trusted_keys_the_bundle_vouches_for_itself(
     tmp_path: Path, lines: list[dict[str, Any]]
 ) -> None:
