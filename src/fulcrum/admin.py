@@ -1,17 +1,21 @@
 """Operator commands run from the CLI with the admin certificate: bootstrap a tenant,
-mint a platform key, sign a development token."""
+mint a platform key, sign a development token, verify and export the ledger."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import uuid
+from pathlib import Path
 
 from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import IssuedKey
+from fulcrum.audit.anchors import anchor_stream_config, read_anchors
+from fulcrum.audit.bundle import export_bundle
 from fulcrum.audit.changes import record_change
 from fulcrum.audit.verification import verify_tenant
-from fulcrum.audit.verify import VerificationResult
+from fulcrum.audit.verify import AnchorLog, VerificationResult
 from fulcrum.auth.api_keys import KeyKind, hash_key, new_key
 from fulcrum.auth.jwt import DevIssuer
 from fulcrum.auth.principal import Principal, PrincipalKind
@@ -20,7 +24,7 @@ from fulcrum.container import checkpoint_verifier
 from fulcrum.events.streams import ensure_stream, stream_config
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import OPERATOR, Database, conninfo
-from fulcrum.kit.errors import ConfigurationError, NotFound
+from fulcrum.kit.errors import ConfigurationError, NotFound, Unavailable
 from fulcrum.kit.nats import connect_nats
 from fulcrum.kit.secrets import Secrets
 from fulcrum.kit.validation import display_name
@@ -31,6 +35,8 @@ from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import Tenant
 from fulcrum.tenants.service import TenantService
 from fulcrum.worker.consumer import CONSUMER, MAX_ACK_PENDING, consumer_config, ensure_consumer
+
+_NATS_SECONDS = 5.0  # how long the CLI tries to reach NATS for the anchors
 
 
 def operator() -> Principal:
@@ -52,9 +58,11 @@ async def setup_events(settings: Settings) -> list[str]:
             max_bytes=settings.events_stream_max_bytes,
             max_age_seconds=settings.events_stream_max_age_seconds,
         )
+        anchors = anchor_stream_config(per_tenant=settings.audit_anchors_per_tenant)
         await ensure_stream(js, config)
+        await ensure_stream(js, anchors)
         await ensure_consumer(js, consumer_config(MAX_ACK_PENDING))
-        return [f"stream {config.name}", f"consumer {CONSUMER}"]
+        return [f"stream {config.name}", f"stream {anchors.name}", f"consumer {CONSUMER}"]
     finally:
         await nats.close()
 
@@ -143,6 +151,22 @@ async def dev_token(settings: Settings, tenant: str, role: str, user: str | None
     return issuer.sign(user_id)
 
 
+async def _tenant_anchors(settings: Settings, tenant_id: uuid.UUID) -> AnchorLog:
+    """The tenant's anchors, read before the database (see audit.verification)."""
+    try:
+        # Bounded here: nats-py retries a refused first connection forever.
+        nc = await asyncio.wait_for(
+            connect_nats(settings, Service.ADMIN, retry=False, quiet=True), _NATS_SECONDS
+        )
+    except Exception as exc:
+        return AnchorLog(unavailable=f"NATS is unreachable ({type(exc).__name__})")
+    try:
+        return await read_anchors(nc, tenant_id)
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+
+
 async def verify_ledger(
     settings: Settings, tenant: str, from_seq: int, to_seq: int | None
 ) -> VerificationResult:
@@ -151,11 +175,43 @@ async def verify_ledger(
         found = await _find_tenant(db, tenant)
     finally:
         await db.close()
+    anchors = await _tenant_anchors(settings, found.id)
     return await asyncio.to_thread(
         verify_tenant,
         conninfo(settings, Service.ADMIN),
         found.id,
         checkpoint_verifier(settings),
+        anchors=anchors,
         from_seq=from_seq,
         to_seq=to_seq,
     )
+
+
+async def export_ledger(
+    settings: Settings, tenant: str, path: Path, from_seq: int, to_seq: int | None
+) -> int:
+    """Write the range's offline bundle to ``path``; return how many records it holds."""
+    db = await _with_db(settings)
+    try:
+        found = await _find_tenant(db, tenant)
+    finally:
+        await db.close()
+    anchors = await _tenant_anchors(settings, found.id)
+    if anchors.unavailable is not None:
+        # A bundle without its anchors would prove less than it seems to: refuse.
+        raise Unavailable(f"anchors cannot be read: {anchors.unavailable}")
+    verifier = checkpoint_verifier(settings)
+
+    def write() -> int:
+        with path.open("w", encoding="utf-8") as out:
+            return export_bundle(
+                conninfo(settings, Service.ADMIN),
+                found.id,
+                verifier,
+                anchors,
+                out,
+                from_seq=from_seq,
+                to_seq=to_seq,
+            )
+
+    return await asyncio.to_thread(write)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from fulcrum.kit.config import Settings, load_settings
-from fulcrum.kit.errors import FulcrumError
+from fulcrum.kit.errors import FulcrumError, InvalidArgument
 from fulcrum.kit.logging import configure_logging
 from fulcrum.kit.secrets import refuse_env_secrets
 
@@ -144,19 +144,87 @@ def policy_test(
 
 @audit_app.command("verify")
 def audit_verify(
-    tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+    tenant: Annotated[str | None, typer.Option(help="Tenant id or name.")] = None,
     from_seq: Annotated[int, typer.Option("--from", help="First sequence number.")] = 1,
     to_seq: Annotated[int | None, typer.Option("--to", help="Last (default: newest).")] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="Verify this exported bundle, offline, instead.")
+    ] = None,
+    public_keys: Annotated[
+        Path | None, typer.Option(help="PEM file of the audit keys you trust (with --bundle).")
+    ] = None,
 ) -> None:
-    """Recompute a tenant's hash chain and check its signed checkpoints; exit 1 if broken."""
+    """Recompute a tenant's hash chain and check its signed checkpoints and their anchors
+    (or those of a bundle, with no database); exit 1 if broken, 2 if unusable."""
+    if (tenant is None) == (bundle is None):
+        raise InvalidArgument("give either --tenant or --bundle", field="tenant")
+    if bundle is not None:
+        _verify_bundle(bundle, public_keys)
+        return
+    if public_keys is not None:
+        raise InvalidArgument("--public-keys goes with --bundle", field="public_keys")
     from fulcrum.admin import verify_ledger
 
+    assert tenant is not None
     result = asyncio.run(verify_ledger(_settings(), tenant, from_seq, to_seq))
     if result.ok:
         _say(f"ok: {result.checked} records verified")
         return
     _say(f"FAILED at seq {result.first_bad_seq}: {result.problem}: {result.detail}")
     raise typer.Exit(1)
+
+
+def _verify_bundle(bundle: Path, public_keys: Path | None) -> None:
+    from fulcrum.audit.bundle import verify_bundle
+
+    try:
+        trusted = public_keys.read_bytes() if public_keys is not None else None
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {public_keys}: {exc}", field="public_keys") from exc
+
+    def progress(records: int) -> None:
+        typer.echo(f"... {records} records verified", err=True)
+
+    verdict = verify_bundle(bundle, trusted, progress=progress)
+    header, result = verdict.header, verdict.result
+    end = header.to_seq if header.to_seq is not None else "end"
+    _say(
+        f"bundle of tenant {header.tenant_id}, records {header.from_seq}-{end}, exported "
+        f"{header.exported_at.isoformat()}"
+    )
+    if verdict.keys_from_bundle:
+        _say(
+            "warning: checked with the public keys inside the bundle itself, which only shows "
+            "it is self-consistent; pass --public-keys with keys you trust"
+        )
+    else:
+        _say(f"keys: {public_keys}")
+    if not result.ok:
+        _say(f"FAILED at seq {result.first_bad_seq}: {result.problem}: {result.detail}")
+        raise typer.Exit(1)
+    _say(f"ok: {result.checked} records verified")
+    last = header.from_seq + result.checked - 1
+    if verdict.newest_pin is None:
+        _say("note: no signature in the bundle pins any of its records")
+    elif verdict.newest_pin < last:
+        _say(f"note: records {verdict.newest_pin + 1}-{last} are pinned by no signature yet")
+
+
+@audit_app.command("export")
+def audit_export(
+    tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+    bundle: Annotated[Path, typer.Option(help="File to write (JSON lines).")],
+    from_seq: Annotated[int, typer.Option("--from", help="First sequence number.")] = 1,
+    to_seq: Annotated[int | None, typer.Option("--to", help="Last (default: newest).")] = None,
+) -> None:
+    """Write a range's records, checkpoints, anchors and public keys to one file that
+    `fulcrum audit verify --bundle` checks offline."""
+    from fulcrum.admin import export_ledger
+
+    if from_seq < 1 or (to_seq is not None and to_seq < from_seq):
+        raise InvalidArgument("need 1 <= --from <= --to", field="from")
+    count = asyncio.run(export_ledger(_settings(), tenant, bundle, from_seq, to_seq))
+    _say(f"{count} records written to {bundle}")
 
 
 @dev_app.command("token")

@@ -136,7 +136,10 @@ def build_services(settings: Settings, resources: Resources) -> Services:
         simulations=SimulationService(db),
         rate_limiter=RateLimiter(resources.redis),
         audit=AuditService(
-            db, conninfo(settings, resources.service), checkpoint_verifier(settings)
+            db,
+            conninfo(settings, resources.service),
+            checkpoint_verifier(settings),
+            lambda: resources.nats,
         ),
     )
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NatsClient
 
+from fulcrum.audit.anchors import ANCHOR_STREAM
 from fulcrum.events.streams import STREAM
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import Database
@@ -63,7 +64,7 @@ class Resources:
                 await asyncio.sleep(1)
 
     async def wait_for_nats(self, stop: asyncio.Event) -> NatsClient | None:
-        """The connection once it is up and the event stream exists; None if stopped first."""
+        """The connection once it is up and the streams exist; None if stopped first."""
         while not stop.is_set():
             if self.nats is not None:
                 try:
@@ -100,7 +101,9 @@ class Resources:
     async def _check_nats(self) -> None:
         if self.nats is None or not self.nats.is_connected:
             raise ConnectionError("not connected")
-        await self.nats.jetstream().stream_info(STREAM)
+        js = self.nats.jetstream()
+        await js.stream_info(STREAM)
+        await js.stream_info(ANCHOR_STREAM)
 
     async def readiness(self) -> dict[str, str | None]:
         """Map each dependency to ``None`` when it answers, else the reason it does not."""

@@ -18,13 +18,15 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from fulcrum.admin import create_tenant, setup_events
+from fulcrum.audit.anchors import newest_anchor, read_anchors
 from fulcrum.audit.chain import prepare
-from fulcrum.audit.checkpoints import CheckpointSigner
+from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
 from fulcrum.events.streams import subject
 from fulcrum.kit.config import Service
 from fulcrum.kit.db import Database, conninfo
 from fulcrum.kit.nats import connect_nats
 from fulcrum.kit.secrets import Secrets
+from fulcrum.worker.anchoring import AnchorPublisher
 from fulcrum.worker.relay import Housekeeper
 from fulcrum.worker.writer import LedgerWriter
 from tests.integration.test_ledger_storage import decision
@@ -38,16 +40,20 @@ async def running(stack: LiveStack) -> AsyncIterator[tuple[Housekeeper, LedgerWr
     await db.open()
     nats = await connect_nats(settings, Service.WORKER)
     await setup_events(settings)
+    signer = CheckpointSigner(Secrets(settings, Service.WORKER).require("audit_signing_key").get())
+    anchors = AnchorPublisher(nats, CheckpointVerifier([signer.public_key_pem()]))
     writer = LedgerWriter(
         db,
-        CheckpointSigner(Secrets(settings, Service.WORKER).require("audit_signing_key").get()),
+        signer,
         checkpoint_every_records=1_000_000,
         checkpoint_every_seconds=1,
+        committed=anchors.submit,
     )
     housekeeper = Housekeeper(
         db,
         nats,
         writer,
+        anchors,
         listen_conninfo=conninfo(settings, Service.WORKER),
         interval=0.2,
         sweep_seconds=3600,  # only the first tick sweeps
@@ -112,3 +118,48 @@ async def test_a_chain_left_unpinned_gets_its_checkpoint(
         assert time.monotonic() < deadline, f"checkpoint stayed at {pinned()}"
         await asyncio.sleep(0.2)
     assert tenant.id not in writer.unpinned()
+
+
+async def test_a_checkpoint_whose_anchor_was_lost_is_anchored_on_the_sweep(
+    stack: LiveStack,
+) -> None:
+    """The writer stored checkpoints whose anchors never left (NATS away, worker killed):
+    the sweep anchors the tenant's newest one, and only once."""
+    settings = stack.settings
+    db = Database(settings, Service.WORKER)
+    await db.open()
+    nats = await connect_nats(settings, Service.WORKER)
+    signer = CheckpointSigner(Secrets(settings, Service.WORKER).require("audit_signing_key").get())
+    anchors = AnchorPublisher(nats, CheckpointVerifier([signer.public_key_pem()]))
+    lost = LedgerWriter(db, signer, checkpoint_every_records=2, checkpoint_every_seconds=3600)
+    tenant, _ = await create_tenant(settings, f"anchor-lost-{uuid.uuid4().hex[:8]}", None)
+    for first in (0, 3):
+        entries = [prepare(decision(tenant.id, n)) for n in range(first, first + 3)]
+        assert await lost.write(tenant.id, entries) == 3
+    js = nats.jetstream()
+    assert await newest_anchor(js, tenant.id) is None
+    housekeeper = Housekeeper(
+        db,
+        nats,
+        lost,
+        anchors,
+        listen_conninfo=conninfo(settings, Service.WORKER),
+        interval=0.2,
+        sweep_seconds=0.5,
+    )
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(housekeeper.run(stop)), asyncio.create_task(anchors.run(stop))]
+    try:
+        deadline = time.monotonic() + 15
+        while (found := await newest_anchor(js, tenant.id)) is None:
+            assert time.monotonic() < deadline, "the lost anchor was not caught up"
+            await asyncio.sleep(0.2)
+        assert found.seq == 6  # the newest checkpoint pins the newest record
+        await asyncio.sleep(1.5)  # more sweeps: the anchor is there, nothing more to send
+        log = await read_anchors(nats, tenant.id)
+        assert [a.seq for a in log.anchors] == [6]
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await nats.close()
+        await db.close()

@@ -107,6 +107,15 @@ class CheckpointVerifier:
         if not self._keys:
             raise ValueError("at least one audit verification key is required")
 
+    def public_key_pems(self) -> list[bytes]:
+        """The known keys as PEM, e.g. for an offline bundle."""
+        return [
+            key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            for key in self._keys.values()
+        ]
+
     def verify(self, cp: Checkpoint) -> bool:
         """True only for a checkpoint signed, unaltered, by one of the known keys."""
         key = self._keys.get(cp.key_id)

@@ -177,14 +177,35 @@ async def last_checkpoint(conn: Conn) -> tuple[int, dt.datetime] | None:
     return (int(row[0]), row[1]) if row else None
 
 
-async def insert_checkpoint(conn: Conn, cp: Checkpoint) -> None:
-    await conn.execute(
+async def insert_checkpoint(conn: Conn, cp: Checkpoint) -> bool:
+    """Whether ``cp`` was stored: not if a checkpoint at its seq already was (two idle-chain
+    checkpoints racing), in which case only the stored one may be anchored."""
+    cur = await conn.execute(
         """
         INSERT INTO audit_checkpoints (tenant_id, seq, hash, created_at, key_id, signature)
         VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, seq) DO NOTHING
+        RETURNING seq
         """,
         (cp.tenant_id, cp.seq, cp.hash, cp.created_at, cp.key_id, cp.signature),
     )
+    return await cur.fetchone() is not None
+
+
+CHECKPOINT_COLUMNS = "tenant_id, seq, hash, created_at, key_id, signature"
+# Every checkpoint of the tenant, in order; for blocking readers (audit.verification, bundle).
+CHECKPOINTS_QUERY = f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq"
+
+
+def checkpoint_from_row(row: TupleRow) -> Checkpoint:
+    return Checkpoint(row[0], int(row[1]), bytes(row[2]), row[3], row[4], bytes(row[5]))
+
+
+async def newest_checkpoint(conn: Conn) -> Checkpoint | None:
+    cur = await conn.execute(
+        f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+    )
+    row = await cur.fetchone()
+    return checkpoint_from_row(row) if row else None
 
 
 async def records_after(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from nats.aio.client import Client as NatsClient
+
 from fulcrum.audit import repository as repo
+from fulcrum.audit.anchors import read_anchors
 from fulcrum.audit.checkpoints import CheckpointVerifier
 from fulcrum.audit.records import LedgerRecord
 from fulcrum.audit.verification import verify_tenant
@@ -68,10 +71,17 @@ def _range(from_seq: int, to_seq: int | None) -> tuple[int, int | None]:
 
 
 class AuditService:
-    def __init__(self, db: Database, conninfo: str, verifier: CheckpointVerifier) -> None:
+    def __init__(
+        self,
+        db: Database,
+        conninfo: str,
+        verifier: CheckpointVerifier,
+        nats: Callable[[], NatsClient | None],
+    ) -> None:
         self._db = db
         self._conninfo = conninfo
         self._verifier = verifier
+        self._nats = nats  # the process's connection, once it is up
 
     async def list(
         self, principal: Principal, query: AuditQuery, *, size: int | None, token: str | None
@@ -128,11 +138,13 @@ class AuditService:
         principal.require(Scope.AUDIT_READ)
         tenant_id = principal.require_tenant()
         start, end = _range(from_seq, to_seq)
+        anchors = await read_anchors(self._nats(), tenant_id)  # before the database is read
         return await asyncio.to_thread(
             verify_tenant,
             self._conninfo,
             tenant_id,
             self._verifier,
+            anchors=anchors,
             from_seq=start,
             to_seq=end,
         )

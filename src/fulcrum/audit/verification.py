@@ -2,7 +2,10 @@
 server-side cursor so a chain of millions verifies in constant memory.
 
 Runs on a plain (blocking) connection of its own: verification is rare and long, and should
-neither hold a pooled connection nor block the event loop (callers use a thread).
+neither hold a pooled connection nor block the event loop (callers use a thread). The
+caller reads the tenant's anchors first (``audit.anchors.read_anchors``): an anchor is
+published only after its checkpoint committed, so everything an anchor pins is visible to
+the transaction that starts after the anchors were read.
 """
 
 from __future__ import annotations
@@ -11,9 +14,14 @@ import uuid
 
 import psycopg
 
-from fulcrum.audit.checkpoints import Checkpoint, CheckpointVerifier
-from fulcrum.audit.repository import RANGE_QUERY, record_from_row
-from fulcrum.audit.verify import VerificationResult, verify_chain
+from fulcrum.audit.checkpoints import CheckpointVerifier
+from fulcrum.audit.repository import (
+    CHECKPOINTS_QUERY,
+    RANGE_QUERY,
+    checkpoint_from_row,
+    record_from_row,
+)
+from fulcrum.audit.verify import AnchorLog, VerificationResult, verify_chain
 from fulcrum.kit.db import TENANT_GUC
 from fulcrum.observability.metrics import LEDGER_VERIFICATION_FAILURES
 
@@ -23,6 +31,7 @@ def verify_tenant(
     tenant_id: uuid.UUID,
     verifier: CheckpointVerifier,
     *,
+    anchors: AnchorLog,
     from_seq: int = 1,
     to_seq: int | None = None,
 ) -> VerificationResult:
@@ -46,13 +55,7 @@ def verify_tenant(
                 )
             expected_prev = bytes(row[0])
         head = conn.execute("SELECT seq FROM audit_chain_heads").fetchone()
-        checkpoints = [
-            Checkpoint(r[0], int(r[1]), bytes(r[2]), r[3], r[4], bytes(r[5]))
-            for r in conn.execute(
-                "SELECT tenant_id, seq, hash, created_at, key_id, signature "
-                "FROM audit_checkpoints ORDER BY seq"
-            )
-        ]
+        checkpoints = [checkpoint_from_row(r) for r in conn.execute(CHECKPOINTS_QUERY)]
         with conn.cursor(name="ledger_verify") as cursor:
             cursor.itersize = 5000
             cursor.execute(RANGE_QUERY, (from_seq, to_seq, to_seq))
@@ -64,9 +67,13 @@ def verify_tenant(
                 start_seq=from_seq,
                 expected_prev_hash=expected_prev,
                 last_seq=to_seq,
+                anchors=anchors,
             )
     last_verified = from_seq + result.checked - 1
-    if result.ok and to_seq is None and head is not None and int(head[0]) > last_verified:
+    # A broken chain is reported first; a head beyond the ledger outranks what only
+    # concerns the anchors as a whole (unreadable, or messages that are not anchors).
+    chain_ok = result.first_bad_seq is None
+    if chain_ok and to_seq is None and head is not None and int(head[0]) > last_verified:
         # Records newer than the last checkpoint are pinned only by the chain head.
         result = VerificationResult(
             ok=False,

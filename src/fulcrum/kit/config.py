@@ -186,6 +186,11 @@ class Settings(BaseSettings):
         description="Public key of the development token issuer (never in production); "
         "defaults to <home>/public/dev_jwt_public_key.pem.",
     )
+    audit_anchors_per_tenant: int = Field(
+        default=1000,
+        ge=1,
+        description="Newest checkpoint anchors kept per tenant in the FULCRUM_ANCHORS stream.",
+    )
     checkpoint_every_records: int = 1000
     checkpoint_every_seconds: float = 10.0
     decisions_retention_days: int = 30

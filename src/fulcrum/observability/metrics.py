@@ -107,3 +107,8 @@ LEDGER_VERIFICATION_FAILURES = Counter(
     "fulcrum_ledger_verification_failures_total",
     "Ledger verifications that found a problem (hash, gap, checkpoint, signature).",
 )
+
+ANCHORS_PUBLISHED = Counter(
+    "fulcrum_worker_anchors_published_total",
+    "Signed checkpoints the worker anchored in the FULCRUM_ANCHORS stream.",
+)

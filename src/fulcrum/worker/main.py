@@ -1,5 +1,5 @@
 """``fulcrum worker``: chains JetStream events into each tenant's ledger, relays committed
-changes, writes checkpoints and keeps partitions; health and metrics over HTTP."""
+changes, writes and anchors checkpoints and keeps partitions; health and metrics over HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import signal
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from fulcrum.audit.checkpoints import CheckpointSigner
+from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import conninfo
 from fulcrum.kit.logging import get_logger
@@ -19,6 +19,7 @@ from fulcrum.kit.secrets import Secrets
 from fulcrum.runtime import Resources
 from fulcrum.transports.rest import health
 from fulcrum.transports.rest.server import embedded_server
+from fulcrum.worker.anchoring import AnchorPublisher
 from fulcrum.worker.consumer import LedgerConsumer
 from fulcrum.worker.relay import Housekeeper
 from fulcrum.worker.writer import LedgerWriter
@@ -63,23 +64,27 @@ async def run_worker(settings: Settings) -> None:
     nats = await resources.wait_for_nats(stop)
     tasks: list[asyncio.Task[None]] = []
     if nats is not None:
+        anchors = AnchorPublisher(nats, CheckpointVerifier([signer.public_key_pem()]))
         writer = LedgerWriter(
             resources.db,
             signer,
             checkpoint_every_records=settings.checkpoint_every_records,
             checkpoint_every_seconds=settings.checkpoint_every_seconds,
+            committed=anchors.submit,
         )
         consumer = LedgerConsumer(nats, writer)
         housekeeper = Housekeeper(
             resources.db,
             nats,
             writer,
+            anchors,
             listen_conninfo=conninfo(settings, Service.WORKER),
             retention_days=settings.decisions_retention_days,
         )
         tasks = [
             asyncio.create_task(consumer.run(stop)),
             asyncio.create_task(housekeeper.run(stop)),
+            asyncio.create_task(anchors.run(stop)),
         ]
     await stop.wait()
     log.info("worker.stopping")

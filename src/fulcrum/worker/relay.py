@@ -1,5 +1,5 @@
 """Housekeeping on a timer: relay committed changes to JetStream, checkpoint idle chains,
-keep decision partitions ahead and old ones dropped.
+catch up missed anchors, keep decision partitions ahead and old ones dropped.
 
 Administrative changes are written in the same transaction as the change itself
 (``audit_events``, an outbox). The relay publishes each one not yet in the ledger as a
@@ -10,7 +10,8 @@ Work per tick follows activity, not the number of tenants: a change notifies its
 commit (PostgreSQL LISTEN/NOTIFY, ``audit.changes.CHANGES_CHANNEL``), and the writer knows
 which chains it left without a checkpoint. A full sweep of every tenant runs every
 ``sweep_seconds``, and after the listening connection was (re)established, for whatever a
-notification could not carry.
+notification could not carry, and to anchor each tenant's newest checkpoint if the anchor
+stream lacks it (published while NATS was away, or by a worker that died first).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ import psycopg
 from nats.aio.client import Client as NatsClient
 from psycopg import AsyncConnection
 
+from fulcrum.audit import repository as audit_repo
 from fulcrum.audit.changes import CHANGES_CHANNEL
 from fulcrum.events.codec import encode_change
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
+from fulcrum.worker.anchoring import AnchorPublisher
 from fulcrum.worker.writer import LedgerWriter
 
 log = get_logger(__name__)
@@ -43,6 +46,7 @@ class Housekeeper:
         db: Database,
         nats: NatsClient,
         writer: LedgerWriter,
+        anchors: AnchorPublisher,
         *,
         listen_conninfo: str,
         interval: float = 1.0,
@@ -52,6 +56,7 @@ class Housekeeper:
         self._db = db
         self._nats = nats
         self._writer = writer
+        self._anchors = anchors
         self._listen_conninfo = listen_conninfo
         self._interval = interval
         self._sweep_seconds = sweep_seconds
@@ -84,7 +89,8 @@ class Housekeeper:
         self._published = {
             k: t for k, t in self._published.items() if now - t < REPUBLISH_AFTER_SECONDS
         }
-        if now - self._swept >= self._sweep_seconds:
+        sweeping = now - self._swept >= self._sweep_seconds
+        if sweeping:
             self._swept = now
             tenants = set(await self._tenants())
         else:
@@ -95,6 +101,8 @@ class Housekeeper:
                 if await self._relay_changes(tenant_id):
                     self._due.add(tenant_id)  # published, not chained yet: look again
                 await self._writer.checkpoint_if_due(tenant_id)
+                if sweeping:
+                    await self._catch_up_anchor(tenant_id)
             except Exception as exc:
                 self._due.add(tenant_id)  # NATS or PostgreSQL away: try again next tick
                 log.warning(
@@ -116,6 +124,12 @@ class Housekeeper:
                 log.warning("worker.change_listener_failed", error=type(exc).__name__)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._interval)
+
+    async def _catch_up_anchor(self, tenant_id: uuid.UUID) -> None:
+        async with self._db.tenant_tx(tenant_id) as conn:
+            newest = await audit_repo.newest_checkpoint(conn)
+        if newest is not None:
+            await self._anchors.catch_up(newest)
 
     async def maintain_partitions(self) -> None:
         async with self._db.tx() as conn:

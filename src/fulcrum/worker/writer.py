@@ -28,13 +28,13 @@ import datetime as dt
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import psycopg
 
 from fulcrum.audit import repository as repo
 from fulcrum.audit.chain import Link, PreparedEntry, link
-from fulcrum.audit.checkpoints import CheckpointSigner
+from fulcrum.audit.checkpoints import Checkpoint, CheckpointSigner
 from fulcrum.kit.db import Database
 from fulcrum.observability.metrics import WORKER_WRITTEN
 
@@ -55,9 +55,12 @@ class LedgerWriter:
         *,
         checkpoint_every_records: int,
         checkpoint_every_seconds: float,
+        committed: Callable[[Checkpoint], None] = lambda _: None,
     ) -> None:
         self._db = db
         self._signer = signer
+        # Told of each checkpoint once its transaction committed (the anchor publisher).
+        self._committed = committed
         self._every_records = checkpoint_every_records
         self._every = dt.timedelta(seconds=checkpoint_every_seconds)
         # Where each tenant's chain will end once the batches linked so far commit.
@@ -128,7 +131,9 @@ class LedgerWriter:
             if await repo.read_head(head) != predicted:
                 raise _HeadMoved  # rolls the transaction back, insert included
             executed.set()
-            await self._checkpoint_if_due(conn, tenant_id, (links[-1].seq, links[-1].hash), last)
+            newest = (links[-1].seq, links[-1].hash)
+            _, signed = await self._checkpoint_if_due(conn, tenant_id, newest, last)
+        self._anchor(signed)
 
     async def _store_checked(
         self, tenant_id: uuid.UUID, entries: Sequence[PreparedEntry], executed: asyncio.Event
@@ -153,10 +158,11 @@ class LedgerWriter:
                 last = await repo.last_checkpoint(conn)
                 executed.set()
                 newest = (links[-1].seq, links[-1].hash)
-                await self._checkpoint_if_due(conn, tenant_id, newest, last)
+                _, signed = await self._checkpoint_if_due(conn, tenant_id, newest, last)
         except BaseException:
             self._predicted.pop(tenant_id, None)  # the remembered head never committed
             raise
+        self._anchor(signed)
         return fresh
 
     def _remember(self, tenant_id: uuid.UUID, newest: Link) -> None:
@@ -176,12 +182,18 @@ class LedgerWriter:
         """Pin the newest record of an idle tenant once ``checkpoint_every_seconds`` passed."""
         async with self._db.tenant_tx(tenant_id) as conn:
             seq, hash_ = await repo.head(conn)
-            pinned = True
+            pinned, signed = True, None
             if seq:
                 last = await repo.last_checkpoint(conn)
-                pinned = await self._checkpoint_if_due(conn, tenant_id, (seq, hash_), last)
+                pinned, signed = await self._checkpoint_if_due(conn, tenant_id, (seq, hash_), last)
+        self._anchor(signed)
         if pinned:
             self._unpinned.discard(tenant_id)
+
+    def _anchor(self, signed: Checkpoint | None) -> None:
+        """Called after the checkpoint's transaction committed, never before."""
+        if signed is not None:
+            self._committed(signed)
 
     async def _checkpoint_if_due(
         self,
@@ -189,14 +201,16 @@ class LedgerWriter:
         tenant_id: uuid.UUID,
         newest: Head,
         last: tuple[int, dt.datetime] | None,
-    ) -> bool:
-        """Sign a checkpoint of ``newest`` when due; whether ``newest`` is then pinned."""
+    ) -> tuple[bool, Checkpoint | None]:
+        """Sign a checkpoint of ``newest`` when due: whether ``newest`` is then pinned, and
+        the checkpoint this transaction stored, if it stored one."""
         seq, hash_ = newest
         now = dt.datetime.now(dt.UTC)
         if last is not None and last[0] >= seq:
-            return True
+            return True, None
         if last is None or seq - last[0] >= self._every_records or now - last[1] >= self._every:
-            await repo.insert_checkpoint(conn, self._signer.sign(tenant_id, seq, hash_, now))
-            return True
+            signed = self._signer.sign(tenant_id, seq, hash_, now)
+            stored = await repo.insert_checkpoint(conn, signed)
+            return True, signed if stored else None
         self._unpinned.add(tenant_id)  # the housekeeper pins it once it is due
-        return False
+        return False, None

@@ -269,7 +269,9 @@ class VerifyAuditLedgerResponse(_message.Message):
     checked: _builtins.int
     first_bad_seq: _builtins.int
     problem: _builtins.str
-    """hash_mismatch, gap, checkpoint_mismatch, bad_signature or tenant_mismatch."""
+    """hash_mismatch, gap, checkpoint_mismatch, bad_signature, tenant_mismatch, truncated,
+    anchor_mismatch or anchors_unavailable (docs/AUDIT.md).
+    """
     detail: _builtins.str
     def __init__(
         self,
