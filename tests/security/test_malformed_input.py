@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from google.protobuf.message import Message
 
-from fulcrum.pb.v1 import api_keys_pb2, members_pb2
+from fulcrum.pb.v1 import api_keys_pb2, audit_pb2, members_pb2, policies_pb2
 from tests.support.identity import TenantFixture, grpc_clients, new_tenant, rest
 from tests.support.processes import FulcrumProcess
 from tests.support.stack import LiveStack
@@ -193,3 +193,125 @@ def test_grpc_refuses_oversized_messages(api: FulcrumProcess, tenant: TenantFixt
             timeout=10,
         )
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+# Text that is valid UTF-8 JSON but decodes to what PostgreSQL cannot store or Python cannot
+# convert: a lone surrogate (the JSON escape), an integer past Python's 4,300-digit limit.
+SURROGATE = "\\ud800"
+HUGE_INT = "1" + "0" * 5000
+RULE = '{"id":"r","action":"deny","reason":"x"}'
+
+
+def _leaf(field: str, value: str) -> str:
+    return (
+        '{"name":"p","rules":[{"id":"r","action":"deny","reason":"x",'
+        f'"when":{{"field":"{field}","op":"eq","value":{value}}}}}]}}'
+    )
+
+
+# (document text, field named); each is sent as a REST body and as gRPC's document field.
+POLICY_DOCUMENTS = [
+    (f'{{"name":"s{SURROGATE}","rules":[{RULE}]}}', "name"),
+    (
+        f'{{"name":"p","rules":[{{"id":"r","action":"deny","reason":"no{SURROGATE}"}}]}}',
+        "rules[0].reason",
+    ),
+    (_leaf(f"tool.args.{SURROGATE}", '"x"'), "rules[0].when.field"),
+    (_leaf("tool.name", f'"{SURROGATE}"'), "rules[0].when.value"),
+    (f'{{"name":"p","rules":[{RULE}],"x{SURROGATE}":1}}', "x\\ud800"),
+    (f'{{"name":"p","priority":{HUGE_INT},"rules":[{RULE}]}}', "priority"),
+    (_leaf("tool.args.n", HUGE_INT), "rules[0].when.value"),
+    (f"name: p\npriority: {HUGE_INT}\nrules: [{RULE}]\n", "priority"),
+    (f'name: p\nrules: [{{id: r, action: deny, reason: "no{SURROGATE}"}}]\n', "rules[0].reason"),
+]
+
+
+@pytest.mark.parametrize(("document", "field"), POLICY_DOCUMENTS)
+def test_rest_policy_document_names_the_bad_field(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None, document: str, field: str
+) -> None:
+    content_type = "application/json" if document.startswith("{") else "application/yaml"
+    with rest(api, tenant.owner_key) as client:
+        for path in ("/v1/policies", "/v1/policies/00000000-0000-0000-0000-000000000000"):
+            method = "POST" if path == "/v1/policies" else "PUT"
+            response = client.request(
+                method, path, content=document.encode(), headers={"content-type": content_type}
+            )
+            assert response.status_code == 400, (method, response.text)
+            assert response.json()["error"]["field"] == field
+            assert HUGE_INT not in response.text
+
+
+@pytest.mark.parametrize(("document", "field"), POLICY_DOCUMENTS)
+def test_grpc_policy_document_names_the_bad_field(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None, document: str, field: str
+) -> None:
+    requests: list[tuple[str, Message]] = [
+        ("CreatePolicy", policies_pb2.CreatePolicyRequest(document=document)),
+        ("SimulatePolicy", policies_pb2.SimulatePolicyRequest(document=document)),
+    ]
+    for rpc, message in requests:
+        err = _grpc_error(api, f"/fulcrum.v1.PolicyService/{rpc}", message, tenant.owner_key)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (rpc, err.details())
+        assert err.details().startswith(f"{field}: "), (rpc, err.details())
+        assert HUGE_INT not in err.details()
+
+
+AUDIT_FILTERS = ["action", "actor", "trace_id", "tool_name", "agent_id"]
+
+
+@pytest.mark.parametrize("name", AUDIT_FILTERS)
+def test_rest_audit_filter_with_nul(api: FulcrumProcess, tenant: TenantFixture, name: str) -> None:
+    with rest(api, tenant.owner_key) as client:
+        response = client.get("/v1/audit/records", params={name: "a\x00b"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == name
+
+
+@pytest.mark.parametrize("name", AUDIT_FILTERS)
+def test_grpc_audit_filter_with_nul(api: FulcrumProcess, tenant: TenantFixture, name: str) -> None:
+    message = audit_pb2.ListAuditRecordsRequest(**{name: "a\x00b"})
+    err = _grpc_error(api, "/fulcrum.v1.AuditService/ListAuditRecords", message, tenant.owner_key)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert err.details().startswith(f"{name}: ")
+
+
+def test_rest_expiry_beyond_the_last_representable_time(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None
+) -> None:
+    """9999-12-31T23:59:59-14:00 is a valid time whose UTC form is in the year 10000."""
+    body = {"name": "k", "scopes": ["keys:read"], "expires_at": "9999-12-31T23:59:59-14:00"}
+    with rest(api, tenant.owner_key) as client:
+        response = client.post("/v1/api-keys", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "expires_at"
+
+
+GARBAGE = [b"\xff\xff\xff\xff", b"\x0a\x05ab", b"\x0a\x02\xc3\x28"]  # bad tag, short, bad UTF-8
+
+
+@pytest.mark.parametrize("payload", GARBAGE)
+def test_grpc_undecodable_request_without_credentials(api: FulcrumProcess, payload: bytes) -> None:
+    err = _grpc_error(api, "/fulcrum.v1.PolicyService/CreatePolicy", payload, None)
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED, err.details()
+
+
+@pytest.mark.parametrize("payload", GARBAGE)
+def test_grpc_undecodable_request(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None, payload: bytes
+) -> None:
+    err = _grpc_error(api, "/fulcrum.v1.PolicyService/CreatePolicy", payload, tenant.owner_key)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert err.details() == "the request is not a valid fulcrum.v1.CreatePolicyRequest"
+
+
+def _grpc_error(
+    api: FulcrumProcess, rpc: str, request: Message | bytes, credential: str | None
+) -> grpc.RpcError:
+    payload = request if isinstance(request, bytes) else request.SerializeToString()
+    metadata = (("authorization", f"Bearer {credential}"),) if credential else ()
+    with api.channel() as channel:
+        call = channel.unary_unary(rpc, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as err:
+            call(payload, metadata=metadata, timeout=10)
+    return err.value
