@@ -284,7 +284,7 @@ def test_rest_expiry_beyond_the_last_representable_time(
     with rest(api, tenant.owner_key) as client:
         response = client.post("/v1/api-keys", json=body)
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["field"] == "expires_at"
+    assert response.json()["error"]["field"] == "expire_time"
 
 
 GARBAGE = [b"\xff\xff\xff\xff", b"\x0a\x05ab", b"\x0a\x02\xc3\x28"]  # bad tag, short, bad UTF-8

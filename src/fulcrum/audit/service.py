@@ -17,6 +17,7 @@ from fulcrum.auth.scopes import Scope
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import InvalidArgument, NotFound
 from fulcrum.kit.pagination import page_size
+from fulcrum.kit.validation import storable_text
 
 MAX_FILTER_TEXT = 256
 EXPORT_PAGE = 2000  # records read per transaction while exporting
@@ -36,6 +37,7 @@ class AuditQuery:
         for name in ("agent_id", "tool_name", "action", "actor", "trace_id"):
             if len(getattr(self, name)) > MAX_FILTER_TEXT:
                 raise InvalidArgument(f"must be at most {MAX_FILTER_TEXT} characters", field=name)
+            storable_text(getattr(self, name), name)  # a NUL would fail in PostgreSQL
         if self.since and self.until and self.since >= self.until:
             raise InvalidArgument("must be after start_time", field="end_time")
         return repo.RecordFilter(
