@@ -276,6 +276,29 @@ def test_grpc_audit_filter_with_nul(api: FulcrumProcess, tenant: TenantFixture, 
     assert err.details().startswith(f"{name}: ")
 
 
+UNPARSABLE_BODIES = [
+    ("/v1/decisions", f'{{"tool":{{"name":"t","args":{{"n":{HUGE_INT}}}}}}}'),
+    ("/v1/decisions", '{"tool":{"name":"t","args":' + "[" * 100_000 + "]" * 100_000 + "}}"),
+    ("/v1/api-keys", f'{{"name":"k","scopes":["keys:read"],"expires_at":{HUGE_INT}}}'),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), UNPARSABLE_BODIES)
+def test_rest_body_json_cannot_read(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None, path: str, body: str
+) -> None:
+    """FastAPI reads JSON bodies itself; what its parser refuses (an integer past the digit
+    limit, nesting past the recursion limit) still gets the error shape of every 400."""
+    with rest(api, tenant.owner_key) as client:
+        response = client.post(
+            path, content=body.encode(), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_argument", response.text
+    assert response.json()["error"]["field"] == "body"
+    assert HUGE_INT not in response.text
+
+
 def test_rest_expiry_beyond_the_last_representable_time(
     api: FulcrumProcess, tenant: TenantFixture, unchanged: None
 ) -> None:
