@@ -33,7 +33,7 @@ from tests.support.processes import FulcrumProcess
 from tests.support.stack import LiveStack
 from tests.support.tenant_rows import TenantRows
 
-STRUCTURED_EXAMPLES = 30
+STRUCTURED_EXAMPLES = 25
 RANDOM_BYTES_EXAMPLES = 8
 MAX_DEPTH = 3  # message fields deeper than this are left unset (Struct nests without end)
 SERVER_ERRORS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}

@@ -34,8 +34,8 @@ from tests.support.processes import FulcrumProcess
 from tests.support.stack import LiveStack
 from tests.support.tenant_rows import TenantRows
 
-EXAMPLES = 8  # per operation, generation mode, and real or random ids
-POLICY_DOCUMENT_EXAMPLES = 50
+EXAMPLES = 6  # per operation, generation mode, and real or random ids
+POLICY_DOCUMENT_EXAMPLES = 40
 # Headers the HTTP client sets itself; the credential is ours, never a generated one.
 _OWN_HEADERS = {"user-agent", "accept-encoding", "accept", "connection", "content-length"}
 _SETTINGS = settings(
