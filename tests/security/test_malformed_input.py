@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
-import psycopg
 import pytest
 from google.protobuf.message import Message
 
@@ -13,6 +12,7 @@ from fulcrum.pb.v1 import api_keys_pb2, audit_pb2, members_pb2, policies_pb2
 from tests.support.identity import TenantFixture, grpc_clients, new_tenant, rest
 from tests.support.processes import FulcrumProcess
 from tests.support.stack import LiveStack
+from tests.support.tenant_rows import TenantRows
 
 
 @pytest.fixture(scope="module")
@@ -22,27 +22,10 @@ def tenant(stack: LiveStack) -> TenantFixture:
 
 @pytest.fixture
 def unchanged(stack: LiveStack, tenant: TenantFixture) -> Iterator[None]:
-    # last_used_at is written in the background by the API's batch flush: not a change.
-    rows = {
-        "members": "t::text",
-        "api_keys": "(t.id, t.name, t.scopes, t.expires_at, t.revoked_at, t.rotated_from)::text",
-        "audit_events": "t::text",
-    }
-
-    def snapshot() -> tuple[object, ...]:
-        with psycopg.connect(stack.superuser_dsn()) as su:
-            return tuple(
-                su.execute(
-                    f"SELECT count(*), coalesce(max(md5({row})), '') FROM {table} t "
-                    "WHERE tenant_id = %s",
-                    (tenant.id,),
-                ).fetchone()
-                for table, row in rows.items()
-            )
-
-    before = snapshot()
-    yield
-    assert snapshot() == before
+    with TenantRows(stack) as rows:
+        before = rows.snapshot(tenant.id)
+        yield
+        assert rows.snapshot(tenant.id) == before
 
 
 LONG = "x" * 101
