@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 
 import grpc
@@ -280,6 +282,69 @@ def test_rest_body_json_cannot_read(
     assert response.json()["error"]["code"] == "invalid_argument", response.text
     assert response.json()["error"]["field"] == "body"
     assert HUGE_INT not in response.text
+
+
+def _token(ident: str) -> str:
+    """A page token as the server writes them (base64 of a JSON [created_at, id] pair)."""
+    raw = json.dumps(["2020-01-01T00:00:00+00:00", ident]).encode()  # \ud800 stays an escape
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# Found by reading what the fuzzers cannot guess: a crafted page token's id reached
+# PostgreSQL unchecked in the API key list.
+FORGED_TOKENS = [_token("a\x00b"), _token("\ud800"), _token("x" * 300)]
+
+
+@pytest.mark.parametrize("token", FORGED_TOKENS)
+def test_rest_forged_page_token(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None, token: str
+) -> None:
+    with rest(api, tenant.owner_key) as client:
+        for path in ("/v1/api-keys", "/v1/members", "/v1/policies"):
+            response = client.get(path, params={"page_token": token})
+            assert response.status_code == 400, (path, response.text)
+            assert response.json()["error"]["field"] == "page_token"
+
+
+@pytest.mark.parametrize("token", FORGED_TOKENS)
+def test_grpc_forged_page_token(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None, token: str
+) -> None:
+    requests: list[tuple[str, Message]] = [
+        (
+            "/fulcrum.v1.ApiKeyService/ListApiKeys",
+            api_keys_pb2.ListApiKeysRequest(page_token=token),
+        ),
+        ("/fulcrum.v1.MemberService/ListMembers", members_pb2.ListMembersRequest(page_token=token)),
+    ]
+    for rpc, message in requests:
+        err = _grpc_error(api, rpc, message, tenant.owner_key)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (rpc, err.details())
+        assert err.details().startswith("page_token: "), (rpc, err.details())
+
+
+# "²".isdigit() is true, int("²") raises: the audit page token's check let it through.
+SEQ_TOKENS = ["\u00b2", "\u0661\u00b2"]
+
+
+@pytest.mark.parametrize("token", SEQ_TOKENS)
+def test_rest_audit_page_token_of_unicode_digits(
+    api: FulcrumProcess, tenant: TenantFixture, token: str
+) -> None:
+    with rest(api, tenant.owner_key) as client:
+        response = client.get("/v1/audit/records", params={"page_token": token})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "page_token"
+
+
+@pytest.mark.parametrize("token", SEQ_TOKENS)
+def test_grpc_audit_page_token_of_unicode_digits(
+    api: FulcrumProcess, tenant: TenantFixture, token: str
+) -> None:
+    message = audit_pb2.ListAuditRecordsRequest(page_token=token)
+    err = _grpc_error(api, "/fulcrum.v1.AuditService/ListAuditRecords", message, tenant.owner_key)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert err.details().startswith("page_token: ")
 
 
 def test_rest_expiry_beyond_the_last_representable_time(

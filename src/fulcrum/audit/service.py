@@ -54,7 +54,8 @@ class AuditQuery:
 def parse_seq_token(token: str | None) -> int:
     if not token:
         return 0
-    if not token.isdigit() or len(token) > 19:
+    # isascii: "²".isdigit() is true, but int() refuses it.
+    if not (token.isascii() and token.isdigit()) or len(token) > 19:
         raise InvalidArgument("invalid page token", field="page_token")
     return int(token)
 
