@@ -54,12 +54,15 @@ DOCUMENT_OPERATIONS = [
 ]
 
 
-def _operations() -> list[tuple[str, str]]:
-    spec = create_app(cast(Any, None), cast(Any, None)).openapi()
-    return [(method.upper(), path) for path, ops in spec["paths"].items() for method in ops]
+SPEC = create_app(cast(Any, None), cast(Any, None)).openapi()
+OPERATIONS = [(method.upper(), path) for path, ops in SPEC["paths"].items() for method in ops]
 
 
-OPERATIONS = _operations()
+def _parameters(method: str, path: str) -> list[dict[str, Any]]:
+    return list(SPEC["paths"][path][method.lower()].get("parameters", []))
+
+
+URL_OPERATIONS = [(m, p) for m, p in OPERATIONS if _parameters(m, p)]
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +131,31 @@ def test_policy_documents(
             _check(fuzzed, response, f"{method} {target} {content[:300]!r}")
 
         one()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), URL_OPERATIONS, ids=[f"{m} {p}" for m, p in URL_OPERATIONS]
+)
+def test_every_url_parameter_takes_every_hostile_text(
+    stack: LiveStack, api: FulcrumProcess, rows: TenantRows, method: str, path: str
+) -> None:
+    """Not left to chance: each query and path parameter, with the path's other ids ones that
+    exist, gets each hostile text in turn."""
+    fuzzed = FuzzTenant(stack, api, rows)
+    credential = platform_key(stack) if path.startswith("/v1/tenants") else fuzzed.tenant.owner_key
+    parameters = _parameters(method, path)
+    with api.http(credential) as client:
+        for parameter in parameters:
+            for text in hostile.URL_TEXT:
+                ids = {p["name"]: fuzzed.ids[p["name"]] for p in parameters if p["in"] == "path"}
+                query: dict[str, str] = {}
+                if parameter["in"] == "path":
+                    ids[parameter["name"]] = text
+                else:
+                    query[parameter["name"]] = text
+                target = path.format(**{k: quote(v, safe="") for k, v in ids.items()})
+                response = client.request(method, target, params=query)
+                _check(fuzzed, response, f"{method} {target} {query!r:.300}")
 
 
 def _check(fuzzed: FuzzTenant, response: httpx.Response, sent: str) -> None:

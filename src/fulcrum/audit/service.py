@@ -60,9 +60,15 @@ def parse_seq_token(token: str | None) -> int:
     return int(token)
 
 
+MAX_SEQ = 2**63 - 1  # PostgreSQL's bigint; REST's integers are unbounded
+
+
 def _range(from_seq: int, to_seq: int | None) -> tuple[int, int | None]:
     if from_seq < 0 or (to_seq is not None and to_seq < 0):
         raise InvalidArgument("must not be negative", field="from_seq")
+    for name, value in (("from_seq", from_seq), ("to_seq", to_seq)):
+        if value is not None and value > MAX_SEQ:
+            raise InvalidArgument(f"must be at most {MAX_SEQ}", field=name)
     start = max(from_seq, 1)
     end = to_seq or None
     if end is not None and end < start:
