@@ -110,8 +110,9 @@ def test_no_server_error_and_refusals_change_nothing(
 def test_every_field_takes_every_hostile_value(
     stack: LiveStack, api: FulcrumProcess, rows: TenantRows, rpc: str
 ) -> None:
-    """Not left to chance: each top-level scalar field of a request whose other fields are
-    ordinary (ids that exist, a valid policy document) gets each hostile value in turn."""
+    """Not left to chance: each scalar field of a request (and of its message fields), the
+    other fields ordinary (ids that exist, a valid policy document), gets each hostile
+    value in turn."""
     fuzzed = FuzzTenant(stack, api, rows)
     credential = platform_key(stack) if "/TenantService/" in rpc else fuzzed.tenant.owner_key
     metadata = (("authorization", f"Bearer {credential}"),)
@@ -125,17 +126,30 @@ def test_every_field_takes_every_hostile_value(
             setattr(base, f.name, VALID_DOCUMENT)
     with api.channel() as channel:
         call = _caller(channel, rpc, method)
-        for f in method.input_type.fields:
-            if f.message_type is not None:
-                continue
+        for path, f in _sweep_targets(method.input_type):
             for value in _odd(f):
                 message = type(base)()
                 message.CopyFrom(base)
-                _set(message, f, value)
+                owner = message
+                for name in path[:-1]:
+                    owner = getattr(owner, name)
+                _set(owner, f, value)
                 payload = message.SerializeToString()
                 code, details = _outcome(call, payload, metadata)
-                said = f"{rpc} {f.name}={value!r:.100}\n-> {code.name} {details[:300]}"
+                where = ".".join(path)
+                said = f"{rpc} {where}={value!r:.100}\n-> {code.name} {details[:300]}"
                 fuzzed.check(code in SERVER_ERRORS, code is not grpc.StatusCode.OK, said)
+
+
+def _sweep_targets(descriptor: Descriptor) -> Iterator[tuple[list[str], FieldDescriptor]]:
+    """Scalar fields of the request and of its singular message fields (one level down)."""
+    for f in descriptor.fields:
+        if f.message_type is None:
+            yield [f.name], f
+        elif not f.is_repeated:
+            for inner in f.message_type.fields:
+                if inner.message_type is None:
+                    yield [f.name, inner.name], inner
 
 
 VALID_DOCUMENT = '{"name":"fuzzed","rules":[{"id":"r","action":"deny","reason":"no"}]}'

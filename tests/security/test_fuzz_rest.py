@@ -64,6 +64,39 @@ def _parameters(method: str, path: str) -> list[dict[str, Any]]:
 
 URL_OPERATIONS = [(m, p) for m, p in OPERATIONS if _parameters(m, p)]
 
+_DECISION = {
+    "tool": {"name": "db.query", "args": {"sql": "select 1", "n": [1, {"k": "v"}]}},
+    "agent": {"id": "agent-1", "roles": ["ops"]},
+    "transport": "mcp",
+    "input": {"text": "hello"},
+    "model": {"id": "m-1"},
+    "cost": {"estimate": 0.5},
+    "context": {"env": "prod"},
+    "explain": True,
+}
+# A valid body for each operation that takes a JSON body other than a policy document
+# (test_policy_documents has those): the sweep plants each hostile value at each leaf.
+VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/tenants"): {"name": "swept", "owner_user_id": "user_swept"},
+    ("POST", "/v1/members"): {"external_user_id": "u2", "role": "viewer"},
+    ("PATCH", "/v1/members/{member_id}"): {"role": "auditor"},
+    ("POST", "/v1/api-keys"): {
+        "name": "k2",
+        "scopes": ["keys:read"],
+        "expires_at": "2999-01-01T00:00:00Z",
+    },
+    ("POST", "/v1/policies:simulate"): {
+        "policy": {"name": "p", "rules": [{"id": "r", "action": "deny", "reason": "no"}]},
+        "requests": [_DECISION],
+    },
+    ("POST", "/v1/decisions"): _DECISION,
+    ("POST", "/v1/decisions:batch"): {"requests": [_DECISION]},
+    ("PATCH", "/v1/settings"): {
+        "default_action": "deny",
+        "rate_limit": {"per_second": 100.0, "burst": 200, "key_per_second": 50.0},
+    },
+}
+
 
 @pytest.fixture(scope="module")
 def live_schema(api: FulcrumProcess) -> BaseSchema:
@@ -156,6 +189,30 @@ def test_every_url_parameter_takes_every_hostile_text(
                 target = path.format(**{k: quote(v, safe="") for k, v in ids.items()})
                 response = client.request(method, target, params=query)
                 _check(fuzzed, response, f"{method} {target} {query!r:.300}")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), list(VALID_BODIES), ids=[f"{m} {p}" for m, p in VALID_BODIES]
+)
+def test_every_body_leaf_takes_every_hostile_value(
+    stack: LiveStack, api: FulcrumProcess, rows: TenantRows, method: str, path: str
+) -> None:
+    """Not left to chance: each leaf of a valid body (and each object, given a hostile new
+    key) gets each hostile JSON value in turn, the rest of the body staying valid."""
+    fuzzed = FuzzTenant(stack, api, rows)
+    credential = platform_key(stack) if path.startswith("/v1/tenants") else fuzzed.tenant.owner_key
+    target = path.format(**fuzzed.ids)
+    slots = hostile.slot_count([], VALID_BODIES[method, path])
+    with api.http(credential) as client:
+        for slot in range(slots):
+            for value in hostile.JSON_VALUES:
+                body = copy.deepcopy(VALID_BODIES[method, path])
+                hostile.plant((slot, value, ""), [], body)
+                content = hostile.dumps(body)
+                response = client.request(
+                    method, target, content=content, headers={"content-type": "application/json"}
+                )
+                _check(fuzzed, response, f"{method} {target} {content[:300]!r}")
 
 
 def _check(fuzzed: FuzzTenant, response: httpx.Response, sent: str) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Iterator
 
 import grpc
 import pytest
 from google.protobuf.message import Message
 
-from fulcrum.pb.v1 import api_keys_pb2, audit_pb2, members_pb2, policies_pb2
+from fulcrum.pb.v1 import api_keys_pb2, audit_pb2, members_pb2, policies_pb2, settings_pb2
 from tests.support.identity import TenantFixture, grpc_clients, new_tenant, rest
 from tests.support.processes import FulcrumProcess
 from tests.support.stack import LiveStack
@@ -366,6 +367,40 @@ def test_rest_sequence_number_past_bigint(
         response = client.request(method, path, params={name: "9" * 25})
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == name
+
+
+# Found by test_fuzz_rest's body sweep: NaN passed every comparison of the rate-limit checks
+# (and Infinity made int() raise for a burst).
+RATE_LIMITS = [
+    ('{"rate_limit":{"per_second":NaN}}', "rate_limit.per_second"),
+    ('{"rate_limit":{"key_per_second":NaN}}', "rate_limit.key_per_second"),
+    ('{"rate_limit":{"burst":Infinity}}', "rate_limit.burst"),
+    ('{"rate_limit":{"key_burst":-Infinity}}', "rate_limit.key_burst"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), RATE_LIMITS)
+def test_rest_rate_limit_not_finite(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None, body: str, field: str
+) -> None:
+    with rest(api, tenant.owner_key) as client:
+        response = client.patch(
+            "/v1/settings", content=body.encode(), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == field
+
+
+@pytest.mark.parametrize("name", ["per_second", "key_per_second"])
+def test_grpc_rate_limit_not_finite(
+    api: FulcrumProcess, tenant: TenantFixture, unchanged: None, name: str
+) -> None:
+    message = settings_pb2.UpdateSettingsRequest(
+        rate_limit=settings_pb2.RateLimit(**{name: math.nan})
+    )
+    err = _grpc_error(api, "/fulcrum.v1.SettingsService/UpdateSettings", message, tenant.owner_key)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert err.details().startswith(f"rate_limit.{name}: ")
 
 
 def test_rest_expiry_beyond_the_last_representable_time(

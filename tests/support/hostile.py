@@ -150,6 +150,19 @@ def plant(plan: Plant, url_parts: list[dict[str, Any]], body: Any) -> None:
     if plan is None:
         return
     index, value, text = plan
+    slots = _slots(url_parts, body, value, text)
+    if slots:
+        slots[index % len(slots)]()
+
+
+def slot_count(url_parts: list[dict[str, Any]], body: Any) -> int:
+    """How many places ``plant`` chooses from (plan index ``i`` plants at ``i % count``)."""
+    return len(_slots(url_parts, body, None, ""))
+
+
+def _slots(
+    url_parts: list[dict[str, Any]], body: Any, value: Any, text: str
+) -> list[Callable[[], None]]:
     slots: list[Callable[[], None]] = []
     for part in url_parts:
         slots += [lambda p=part, k=key: p.__setitem__(k, text) for key in part]
@@ -159,8 +172,7 @@ def plant(plan: Plant, url_parts: list[dict[str, Any]], body: Any) -> None:
         if isinstance(container, dict):
             key = value if isinstance(value, str) else text
             slots.append(lambda c=container, k=key: c.__setitem__(k, 1))
-    if slots:
-        slots[index % len(slots)]()
+    return slots
 
 
 def _containers(value: Any) -> list[dict[str, Any] | list[Any]]:
