@@ -182,6 +182,8 @@ class ApiKeyService:
         tenant_id = principal.require_tenant()
         limit = page_size(size)
         after = decode_cursor(token)
+        if after is not None:
+            parse_key_id(after.id, "page_token")
         async with self._db.tenant_tx(tenant_id) as conn:
             keys = await repo.list_page(conn, after, limit + 1)
         return paginate(keys, limit, lambda k: Cursor(k.created_at, k.id))

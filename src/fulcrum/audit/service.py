@@ -20,6 +20,7 @@ from fulcrum.auth.scopes import Scope
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import InvalidArgument, NotFound
 from fulcrum.kit.pagination import page_size
+from fulcrum.kit.validation import storable_text
 
 MAX_FILTER_TEXT = 256
 EXPORT_PAGE = 2000  # records read per transaction while exporting
@@ -39,6 +40,7 @@ class AuditQuery:
         for name in ("agent_id", "tool_name", "action", "actor", "trace_id"):
             if len(getattr(self, name)) > MAX_FILTER_TEXT:
                 raise InvalidArgument(f"must be at most {MAX_FILTER_TEXT} characters", field=name)
+            storable_text(getattr(self, name), name)  # a NUL would fail in PostgreSQL
         if self.since and self.until and self.since >= self.until:
             raise InvalidArgument("must be after start_time", field="end_time")
         return repo.RecordFilter(
@@ -55,14 +57,21 @@ class AuditQuery:
 def parse_seq_token(token: str | None) -> int:
     if not token:
         return 0
-    if not token.isdigit() or len(token) > 19:
+    # isascii: "²".isdigit() is true, but int() refuses it.
+    if not (token.isascii() and token.isdigit()) or len(token) > 19:
         raise InvalidArgument("invalid page token", field="page_token")
     return int(token)
+
+
+MAX_SEQ = 2**63 - 1  # PostgreSQL's bigint; REST's integers are unbounded
 
 
 def _range(from_seq: int, to_seq: int | None) -> tuple[int, int | None]:
     if from_seq < 0 or (to_seq is not None and to_seq < 0):
         raise InvalidArgument("must not be negative", field="from_seq")
+    for name, value in (("from_seq", from_seq), ("to_seq", to_seq)):
+        if value is not None and value > MAX_SEQ:
+            raise InvalidArgument(f"must be at most {MAX_SEQ}", field=name)
     start = max(from_seq, 1)
     end = to_seq or None
     if end is not None and end < start:

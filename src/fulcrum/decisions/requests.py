@@ -13,6 +13,7 @@ from typing import Any
 
 from fulcrum.engine.model import DecisionRequest
 from fulcrum.kit.errors import InvalidArgument
+from fulcrum.kit.validation import storable_text
 
 MAX_NAME = 256
 MAX_ROLES = 50
@@ -32,11 +33,10 @@ def _bounded(value: str, field: str, limit: int = MAX_NAME) -> str:
 
 
 def _recorded(value: str, field: str, limit: int = MAX_NAME) -> str:
-    """A field copied into the audit ledger: bounded, and free of NUL characters, which the
-    ledger cannot store (a decision it could not record must not be answered)."""
-    if "\x00" in value:
-        raise InvalidArgument("must not contain NUL characters", field=field)
-    return _bounded(value, field, limit)
+    """A field copied into the audit ledger: bounded, and free of NUL characters and lone
+    surrogates, which the ledger cannot store (a decision it could not record must not be
+    answered)."""
+    return _bounded(storable_text(value, field), field, limit)
 
 
 def _depth(value: Any, level: int = 0) -> int:

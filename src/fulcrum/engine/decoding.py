@@ -4,6 +4,8 @@ Everything here guards the validator from hostile input before any schema is loo
 the size limit is checked before parsing, YAML aliases are refused (a few hundred bytes of
 nested aliases expand into billions of nodes to walk), and duplicate keys are refused
 (``action: allow`` followed by ``action: deny`` must not silently keep one of them).
+An integer too long for Python to convert (``sys.get_int_max_str_digits``, 4,300 digits)
+decodes to ``TooManyDigits``, which the validator refuses naming its path.
 """
 
 from __future__ import annotations
@@ -18,6 +20,21 @@ from fulcrum.engine.limits import MAX_DOCUMENT_BYTES, MAX_ECHO_CHARS
 from fulcrum.kit.errors import InvalidArgument
 
 RawDocument = str | bytes | Mapping[str, Any]
+
+
+class TooManyDigits:
+    """Stands in for an integer literal that int() refuses to convert (a ValueError that
+    would otherwise escape from deep inside the JSON or YAML parser, with no path)."""
+
+    def __repr__(self) -> str:
+        return "<a number with too many digits>"
+
+
+def _integer(text: str) -> int | TooManyDigits:
+    try:
+        return int(text)
+    except ValueError:
+        return TooManyDigits()
 
 
 def decode_document(raw: RawDocument) -> object:
@@ -39,7 +56,7 @@ def decode_document(raw: RawDocument) -> object:
 def _parse(text: str) -> object:
     # JSON first: PyYAML implements YAML 1.1, which reads JSON numbers such as 1e-3 as strings.
     try:
-        return json.loads(text, object_pairs_hook=_object_without_duplicates)
+        return json.loads(text, object_pairs_hook=_object_without_duplicates, parse_int=_integer)
     except json.JSONDecodeError:
         pass
     except RecursionError:
@@ -82,12 +99,23 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _yaml_integer(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | TooManyDigits:
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:
+        return TooManyDigits()
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _yaml_integer)
+
+
 def _encoded_size(data: Mapping[str, Any]) -> int:
     try:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=repr)
     except (RecursionError, ValueError):  # ValueError: a reference cycle
         _fail("the policy document is nested too deeply")
-    return len(_utf8(text))
+    # Only a size: a lone surrogate is refused where it stands, naming its path.
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _utf8(text: str) -> bytes:

@@ -7,9 +7,11 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, NoReturn, TypeVar
 
+from fulcrum.engine.decoding import TooManyDigits
 from fulcrum.engine.limits import MAX_ECHO_CHARS
 from fulcrum.engine.operators import is_finite_number, is_number
 from fulcrum.kit.errors import InvalidArgument
+from fulcrum.kit.validation import text_problem
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -36,10 +38,16 @@ def mapping(value: object, path: str, allowed: Sequence[str] | None) -> Mapping[
     for key in value:
         if key not in allowed:
             fail(
-                field_path(path, str(key)[:MAX_ECHO_CHARS]),
+                field_path(path, _printable(str(key)[:MAX_ECHO_CHARS])),
                 f"unknown field {show(key)}; expected one of {', '.join(allowed)}",
             )
     return value
+
+
+def _printable(text: str) -> str:
+    """A key for an error's field path: a lone surrogate would make the answer itself
+    unencodable, so it is written as its escape (``\\ud800``)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def required(document: Mapping[str, Any], key: str, path: str) -> object:
@@ -55,8 +63,9 @@ def string(value: object, path: str, *, max_chars: int, min_chars: int = 1) -> s
         fail(path, "must not be empty")
     if len(value) > max_chars:
         fail(path, f"must be at most {max_chars} characters (got {len(value)})")
-    if "\x00" in value:  # PostgreSQL stores no NUL in text or jsonb
-        fail(path, "must not contain NUL characters")
+    problem = text_problem(value)  # what PostgreSQL cannot store in text or jsonb
+    if problem is not None:
+        fail(path, problem)
     return value
 
 
@@ -100,6 +109,8 @@ def type_name(value: object) -> str:
     """JSON's name for the type, which is what policy authors write."""
     if value is None:
         return "null"
+    if isinstance(value, TooManyDigits):
+        return "a number with too many digits"
     if isinstance(value, bool):
         return "a boolean"
     if is_number(value):

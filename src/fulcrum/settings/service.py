@@ -7,6 +7,7 @@ a tenant cannot buy itself more capacity than its plan grants.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 from fulcrum.audit.changes import record_change
@@ -56,6 +57,8 @@ def rate_overrides(plan: Plan, requested: dict[str, float | None]) -> dict[str, 
         if value is None:
             columns[column] = None
             continue
+        if not math.isfinite(value):  # NaN would pass every comparison below
+            raise InvalidArgument("must be a finite number", field=field)
         limit = getattr(ceiling, attribute)
         is_burst = name.endswith("burst")
         if is_burst and (value != int(value) or value < 1):

@@ -416,3 +416,26 @@ def test_json_text_and_bytes_are_accepted() -> None:
     assert from_text == parse_policy(text.encode())
     when = from_text.rules[0].when
     assert isinstance(when, Leaf) and when.value == 0.001  # YAML 1.1 would read "1e-3" as a string
+
+
+HUGE = "1" + "0" * 5000
+TEXT_REFUSALS = [
+    # (raw text, field): what json.loads or YAML turns into something unstorable or unconvertible
+    ('{"name":"s\\ud800","rules":[{"id":"r","action":"deny","reason":"x"}]}', "name"),
+    ('{"name":"p","rules":[{"id":"r","action":"deny","reason":"x"}],"k\\udc00":1}', "k\\udc00"),
+    (f'{{"name":"p","priority":{HUGE},"rules":[]}}', "priority"),
+    (f"name: p\npriority: {HUGE}\nrules: []\n", "priority"),
+    (
+        '{"name":"p","rules":[{"id":"r","action":"deny","reason":"x",'
+        f'"when":{{"field":"tool.args.n","op":"eq","value":{HUGE}}}}}]}}',
+        "rules[0].when.value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "field"), TEXT_REFUSALS)
+def test_text_that_cannot_be_stored_or_converted_names_its_field(raw: str, field: str) -> None:
+    err = refusal(raw)
+    assert err.field == field
+    assert HUGE not in err.message
+    err.message.encode("utf-8")  # the answer itself must be encodable

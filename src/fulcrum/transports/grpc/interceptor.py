@@ -173,6 +173,31 @@ def _metadata(details: grpc.HandlerCallDetails, name: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class Undecodable:
+    """What a request that does not parse becomes, so that the call is authenticated before
+    it is refused. Left to grpc, a failing deserializer answers UNKNOWN with the exception's
+    text before any interceptor runs, to callers without credentials too."""
+
+    message_type: str
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+    # The generated stubs pass ``MessageClass.FromString``; its class names the type.
+    descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+    message_type = getattr(descriptor, "full_name", "request message")
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # DecodeError, or anything else bytes from a client can cause
+            return Undecodable(message_type)
+
+    return tolerant
+
+
+@dataclass(frozen=True)
 class _Call:
     method: str
     scopes: tuple[Scope, ...] | None
@@ -219,7 +244,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         guard = self._guard_stream if call.streaming else self._guard_unary
         return make(
             functools.partial(guard, call),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -306,6 +331,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         decision = await self._rate_limiter.check(principal, max(1, cost))
         if decision is not None:
             context.set_trailing_metadata(_metadata_of(decision))
+        if isinstance(request, Undecodable):
+            raise InvalidArgument(f"the request is not a valid {request.message_type}")
         if isinstance(request, Message) and (field := unknown_field(request)):
             raise InvalidArgument("unknown field", field=field)
         return principal

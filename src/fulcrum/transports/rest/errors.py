@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from fulcrum.auth.authenticator import AuthThrottled
 from fulcrum.kit.dependencies import TRANSACTION_CONFLICTS, dependency_error
@@ -83,3 +85,12 @@ def install(app: FastAPI) -> None:
         if first.get("type") == "extra_forbidden":
             message = "unknown field"
         return JSONResponse(error_body("invalid_argument", f"{field}: {message}", field), 400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400:
+            # FastAPI's JSON body parser failed past json's own errors: an integer beyond
+            # int()'s digit limit, or nesting beyond the recursion limit.
+            message = "body: cannot be read as JSON (too many digits, or nested too deeply)"
+            return JSONResponse(error_body("invalid_argument", message, "body"), 400)
+        return await http_exception_handler(request, exc)

@@ -154,7 +154,9 @@ class Observe:
         trace_token = current_trace_id.set(trace.trace_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            if declared is not None and (
+                not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_BODY_BYTES
+            ):
                 await exchange.refuse(413, "request body too large or malformed length")
             else:
                 await exchange.run(self.app)
