@@ -29,6 +29,8 @@ class FuzzTenant:
             "policy_id": policy.json()["id"],
             "version": "1",
             "member_id": member.json()["id"],
+            # Adding a user invites them: the member is an invitation until accepted.
+            "invitation_id": member.json()["id"],
             "api_key_id": key.json()["api_key"]["id"],
             "tenant_id": str(self.tenant.id),
             "seq": "1",

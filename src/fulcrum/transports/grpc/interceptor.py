@@ -324,7 +324,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         structlog.contextvars.bind_contextvars(tenant_id=state.tenant)
         principal.require(*call.scopes)
         cost = 1
-        if (items := PER_ITEM.get(call.method)) is not None:
+        items = PER_ITEM.get(call.method)
+        if items is not None and not isinstance(request, Undecodable):
             cost = items(request)
             if cost > MAX_BATCH:
                 raise InvalidArgument(f"at most {MAX_BATCH} requests per batch", field="requests")
