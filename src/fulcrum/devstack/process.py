@@ -35,8 +35,21 @@ def ensure_system_user(name: str) -> None:
 
 
 def run_as(name: str) -> list[str]:
-    """The command prefix that runs a server as ``name`` when Fulcrum runs as root."""
-    return ["runuser", "-u", name, "--"] if os.geteuid() == 0 else []
+    """The command prefix that runs a server as ``name`` when Fulcrum runs as root.
+
+    ``setpriv`` changes user and then executes the server in its own place, so the pid that
+    is started is the server's (``runuser`` would stay as its parent, and be left stopped
+    when the server is signalled directly)."""
+    if os.geteuid() != 0:
+        return []
+    entry = pwd.getpwnam(name)
+    return [
+        "setpriv",
+        f"--reuid={entry.pw_uid}",
+        f"--regid={entry.pw_gid}",
+        "--init-groups",
+        "--",
+    ]
 
 
 def give_to(name: str, *paths: Path) -> None:
