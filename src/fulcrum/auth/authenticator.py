@@ -38,7 +38,6 @@ from collections import defaultdict
 
 from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import StoredCredential
-from fulcrum.audit.changes import record_change
 from fulcrum.auth.api_keys import KeyKind, hash_key, matches, parse_key
 from fulcrum.auth.guard import ExpiringSet, FailureThrottle, SingleFlight
 from fulcrum.auth.jwt import AuthFailure, JwtVerifier
@@ -49,6 +48,7 @@ from fulcrum.kit.errors import InvalidArgument, PermissionDenied, ResourceExhaus
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.members import repository as members_repo
+from fulcrum.members.invitations import activate
 from fulcrum.members.models import Member, MemberStatus
 from fulcrum.members.repository import Conn
 from fulcrum.observability.metrics import AUTH_FAILURES, KEY_LOOKUPS
@@ -364,21 +364,12 @@ async def _accept_for_organisation(conn: Conn, invited: Member, org_id: str) -> 
     current = await members_repo.get(conn, invited.id, for_update=True)
     if current is None or current.status is not MemberStatus.INVITED:
         return current or invited
-    member = await members_repo.activate(conn, invited.id)
-    await record_change(
+    return await activate(
         conn,
-        tenant_id=invited.tenant_id,
+        current,
         actor=f"user:{invited.external_user_id}",
-        action="member.accept_invitation",
-        resource_type="member",
-        resource_id=str(invited.id),
-        details={
-            "before": {"status": invited.status.value},
-            "after": {"status": member.status.value, "role": member.role.value},
-            "via": {"clerk_org_id": org_id},
-        },
+        via={"clerk_org_id": org_id},
     )
-    return member
 
 
 def _active(members: list[Member]) -> list[Member]:

@@ -29,6 +29,31 @@ def _user(principal: Principal) -> str:
     return principal.external_user_id
 
 
+async def activate(
+    conn: repo.Conn, invited: Member, *, actor: str, via: dict[str, str] | None = None
+) -> Member:
+    """Make ``invited`` an active member, with its audit record, in the caller's transaction
+    (which has entered the invitation's tenant). ``via``: what vouched for the user when it
+    was not their own answer (their Clerk organisation)."""
+    member = await repo.activate(conn, invited.id)
+    details: dict[str, object] = {
+        "before": {"status": invited.status.value},
+        "after": {"status": member.status.value, "role": member.role.value},
+    }
+    if via is not None:
+        details["via"] = via
+    await record_change(
+        conn,
+        tenant_id=invited.tenant_id,
+        actor=actor,
+        action="member.accept_invitation",
+        resource_type="member",
+        resource_id=str(invited.id),
+        details=details,
+    )
+    return member
+
+
 class InvitationService:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -49,20 +74,7 @@ class InvitationService:
         user = _user(principal)
         async with self._db.tx({USER_GUC: user}) as conn:
             invited = await _pending(conn, user, parse_uuid(invitation_id, "invitation_id"))
-            member = await repo.activate(conn, invited.id)
-            await record_change(
-                conn,
-                tenant_id=invited.tenant_id,
-                actor=principal.actor,
-                action="member.accept_invitation",
-                resource_type="member",
-                resource_id=str(invited.id),
-                details={
-                    "before": {"status": invited.status.value},
-                    "after": {"status": member.status.value, "role": member.role.value},
-                },
-            )
-        return member
+            return await activate(conn, invited, actor=principal.actor)
 
     async def decline(self, principal: Principal, invitation_id: str) -> None:
         user = _user(principal)
