@@ -168,7 +168,8 @@ class Nats:
                 await nc.close()
 
         try:
-            return asyncio.run(probe())
+            # Bounded: a refused first connection is not always given up on by nats-py.
+            return asyncio.run(asyncio.wait_for(probe(), 5))
         except Exception:
             return False
 
@@ -181,15 +182,15 @@ class Nats:
                 raise failure("nats", "running but not answering", self.log)
             return "already running"
         ensure_system_user(SYSTEM_USER)
+        self.pidfile.unlink(missing_ok=True)  # stale (not running): maybe root's, from before
         store = self.root / "jetstream"
         store.mkdir(parents=True, exist_ok=True)
         conf = self.root / "nats.conf"
         conf.write_text(self._config())
         conf.chmod(0o600)
         self.log.write_text("")
-        give_to(SYSTEM_USER, self.root, store, conf, self.log)
-        for path in store.rglob("*"):
-            give_to(SYSTEM_USER, path)
+        # Also what an older stack, run as root, left in the store.
+        give_to(SYSTEM_USER, self.root, store, conf, self.log, *store.rglob("*"))
         argv = [*run_as(SYSTEM_USER), nats_server_binary(), "-c", str(conf)]
         spawn_server("nats", argv, self.log, self.answers)
         return "started"

@@ -147,13 +147,15 @@ class Redis:
         if binary is None:
             raise FileNotFoundError("redis-server not found: apt-get install redis-server")
         ensure_system_user(SYSTEM_USER)
+        self.pidfile.unlink(missing_ok=True)  # stale (not running): maybe root's, from before
         data = self.root / "data"
         data.mkdir(parents=True, exist_ok=True)
         conf = self.root / "redis.conf"
         conf.write_text(self._config())
         conf.chmod(0o600)
         self.log.write_text("")
-        give_to(SYSTEM_USER, self.root, data, conf, self.log)
+        # Also what an older stack, run as root, left in the data directory.
+        give_to(SYSTEM_USER, self.root, data, conf, self.log, *data.rglob("*"))
         spawn_server("redis", [*run_as(SYSTEM_USER), binary, str(conf)], self.log, self.answers)
         return "started"
 
