@@ -29,7 +29,7 @@ the API's certificate could forge ledger records or become platform administrato
 from alembic import op
 
 from fulcrum.kit.config import API_ROLE, OWNER_ROLE, WORKER_ROLE
-from fulcrum.kit.rls import CURRENT_TENANT
+from fulcrum.kit.db import CURRENT_TENANT
 
 revision = "0007"
 down_revision = "0006"

@@ -17,9 +17,9 @@ from fulcrum.audit.changes import record_change
 from fulcrum.audit.verification import verify_tenant
 from fulcrum.audit.verify import AnchorLog, VerificationResult
 from fulcrum.auth.api_keys import KeyKind, hash_key, new_key
-from fulcrum.auth.jwt import DevIssuer
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import PLATFORM_SCOPES, parse_role
+from fulcrum.authn.jwt import DevIssuer
 from fulcrum.container import checkpoint_verifier
 from fulcrum.events.streams import ensure_stream, stream_config
 from fulcrum.kit.config import Service, Settings

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from fulcrum.api_keys.service import ApiKeyService
 from fulcrum.audit.checkpoints import CheckpointVerifier
 from fulcrum.audit.service import AuditService
-from fulcrum.auth.authenticator import Authenticator
-from fulcrum.auth.jwt import (
+from fulcrum.authn.authenticator import Authenticator
+from fulcrum.authn.jwt import (
     DEV_AUTHORIZED_PARTY,
     DEV_ISSUER,
     JwksKeySource,
@@ -31,8 +31,8 @@ from fulcrum.policies.notify import PolicyChangeNotifier
 from fulcrum.policies.service import PolicyService
 from fulcrum.ratelimit.limiter import RateLimiter
 from fulcrum.runtime import Resources
-from fulcrum.settings.service import SettingsService
 from fulcrum.tenants.service import TenantService
+from fulcrum.tenants.settings import SettingsService
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import httpx
 import psycopg
 
 from fulcrum.admin import create_platform_key, create_tenant, dev_token
-from fulcrum.auth.jwt import DevIssuer
+from fulcrum.authn.jwt import DevIssuer
 from fulcrum.kit.config import Service
 from fulcrum.kit.secrets import Secrets
 from fulcrum.pb.v1 import (

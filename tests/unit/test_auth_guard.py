@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from fulcrum.auth.guard import ExpiringSet, FailureThrottle, SingleFlight, peer_host
+from fulcrum.authn.guard import ExpiringSet, FailureThrottle, SingleFlight, peer_host
 
 
 def test_concurrent_lookups_of_one_key_share_one_fetch() -> None:

@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from fulcrum.auth.jwt import (
+from fulcrum.authn.jwt import (
     DEV_AUTHORIZED_PARTY,
     DEV_ISSUER,
     AuthFailure,

@@ -1,5 +1,5 @@
-"""API key records as the services see them. The hash never leaves the repository's
-authentication lookup."""
+"""API key records as the services see them. The hash never leaves authentication's
+lookup (authn.repository)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from fulcrum.auth.scopes import ROLE_SCOPES, Role, Scope
-from fulcrum.ratelimit.limits import RateLimits
+from fulcrum.auth.scopes import Scope
 
 
 @dataclass(frozen=True)
@@ -35,27 +34,3 @@ class IssuedKey:
 
     key: ApiKey
     secret: str
-
-
-@dataclass(frozen=True)
-class StoredCredential:
-    """What authentication needs to check one presented key."""
-
-    id: str
-    tenant_id: uuid.UUID
-    hash: bytes
-    scopes: frozenset[Scope]
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-    tenant_active: bool
-    limits: RateLimits | None = None
-    service: bool = True  # platform keys and tenant service keys belong to no member
-    owner_member_id: uuid.UUID | None = None
-    owner_role: Role | None = None  # the owner's role while they are an active member
-
-    @property
-    def owner_allows(self) -> bool:
-        """A member's key works only while its owner is active and holds all its scopes."""
-        if self.service:
-            return True
-        return self.owner_role is not None and self.scopes <= ROLE_SCOPES[self.owner_role]

@@ -9,11 +9,9 @@ from collections.abc import Iterable
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from fulcrum.api_keys.models import ApiKey, StoredCredential
-from fulcrum.auth.scopes import Role, Scope
+from fulcrum.api_keys.models import ApiKey
+from fulcrum.auth.scopes import Scope
 from fulcrum.kit.pagination import Cursor, after_clause
-from fulcrum.tenants import repository as tenants_repo
-from fulcrum.tenants.models import TenantStatus
 
 Conn = AsyncConnection[TupleRow]
 
@@ -136,42 +134,6 @@ async def expire_at(conn: Conn, key_id: str, when: dt.datetime) -> ApiKey:
     row = await cur.fetchone()
     assert row is not None
     return _key(row)
-
-
-async def credential(conn: Conn, key_id: str) -> StoredCredential | None:
-    """Authentication lookup: the caller's transaction has set ``fulcrum.api_key_id``."""
-    cur = await conn.execute(
-        "SELECT id, tenant_id, hash, scopes, expires_at, revoked_at, service, owner_member_id "
-        "FROM api_keys WHERE id = %s",
-        (key_id,),
-    )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    await conn.execute("SELECT set_config('fulcrum.tenant_id', %s, true)", (str(row[1]),))
-    tenant = await tenants_repo.get(conn, row[1])
-    owner_role = None
-    if not row[6] and row[7] is not None:
-        # Checked here, within the key cache's TTL, as well as by revoking the keys in the
-        # transaction that removes or demotes the member.
-        cur = await conn.execute(
-            "SELECT role FROM members WHERE id = %s AND status = 'active'", (row[7],)
-        )
-        owner = await cur.fetchone()
-        owner_role = Role(owner[0]) if owner else None
-    return StoredCredential(
-        id=row[0],
-        tenant_id=row[1],
-        hash=bytes(row[2]),
-        scopes=frozenset(Scope(s) for s in row[3]),
-        expires_at=row[4],
-        revoked_at=row[5],
-        tenant_active=tenant is not None and tenant.status is TenantStatus.ACTIVE,
-        limits=tenant.limits if tenant else None,
-        service=row[6],
-        owner_member_id=row[7],
-        owner_role=owner_role,
-    )
 
 
 async def insert_platform_key(conn: Conn, key_id: str, name: str, key_hash: bytes) -> None:

@@ -23,10 +23,10 @@ from fulcrum.audit.records import (
     LedgerRecord,
     RecordKind,
 )
+from fulcrum.kit.db import CURRENT_TENANT
 
 Conn = AsyncConnection[TupleRow]
 Cursor = AsyncCursor[TupleRow]
-CURRENT_TENANT = "NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid"
 
 RECORD_COLUMNS = (
     "tenant_id, seq, event_id, kind, occurred_at, trace_id, actor, action, resource_type, "

@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from fulcrum.auth.limits import RateLimits
 from fulcrum.auth.scopes import Scope
 from fulcrum.kit.db import Operator, PlatformProof
 from fulcrum.kit.errors import PermissionDenied
-from fulcrum.ratelimit.limits import RateLimits
 
 
 class PrincipalKind(StrEnum):

@@ -22,7 +22,24 @@ from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.secrets import Secrets
 from fulcrum.kit.tls import ClientTLS
 
+# Transaction-local settings the row-level-security policies read (migrations 0001-0008).
 TENANT_GUC = "fulcrum.tenant_id"
+API_KEY_GUC = "fulcrum.api_key_id"  # authentication: the one key record it may read
+USER_GUC = "fulcrum.external_user_id"  # a signed-in user's own memberships, across tenants
+CLERK_ORG_GUC = "fulcrum.clerk_org_id"  # the tenant of a Clerk organisation
+# The tenant a transaction is scoped to, as SQL: every RLS policy and every "this tenant's
+# row" query uses it. NULL when no tenant is set, so such a transaction sees no rows.
+CURRENT_TENANT = f"NULLIF(current_setting('{TENANT_GUC}', true), '')::uuid"
+
+
+async def set_local(conn: AsyncConnection[TupleRow], name: str, value: str) -> None:
+    """Set a transaction-local ``fulcrum.*`` setting: it vanishes at commit or rollback."""
+    await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+
+
+async def enter_tenant(conn: AsyncConnection[TupleRow], tenant_id: uuid.UUID) -> None:
+    """Scope the rest of this transaction to ``tenant_id`` (RLS shows only its rows)."""
+    await set_local(conn, TENANT_GUC, str(tenant_id))
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,7 @@ class Database:
             conn.transaction(),
         ):
             for name, value in (settings or {}).items():
-                await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+                await set_local(conn, name, value)
             yield conn
 
     @asynccontextmanager

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from fulcrum.kit.config import SERVICE_ROLES
-
-CURRENT_TENANT = "NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid"
+from fulcrum.kit.db import CURRENT_TENANT
 
 
 def tenant_isolation(table: str, column: str = "tenant_id") -> list[str]:

@@ -12,14 +12,11 @@ import uuid
 from fulcrum.audit.changes import record_change
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
-from fulcrum.kit.db import TENANT_GUC, Database
+from fulcrum.kit.db import USER_GUC, Database, enter_tenant
 from fulcrum.kit.errors import NotFound, PermissionDenied
 from fulcrum.kit.validation import parse_uuid
 from fulcrum.members import repository as repo
 from fulcrum.members.models import Invitation, Member, MemberStatus
-from fulcrum.tenants import repository as tenants_repo
-
-USER_GUC = "fulcrum.external_user_id"
 
 
 def _user(principal: Principal) -> str:
@@ -54,6 +51,22 @@ async def activate(
     return member
 
 
+async def accept_for_organisation(conn: repo.Conn, invited: Member, org_id: str) -> Member:
+    """Accept ``invited`` for a token of the tenant's Clerk organisation, audited, in the
+    caller's transaction (which has entered the tenant): the organisation vouches for the
+    user."""
+    await repo.lock_member_changes(conn, invited.tenant_id)
+    current = await repo.get(conn, invited.id, for_update=True)
+    if current is None or current.status is not MemberStatus.INVITED:
+        return current or invited
+    return await activate(
+        conn,
+        current,
+        actor=f"user:{invited.external_user_id}",
+        via={"clerk_org_id": org_id},
+    )
+
+
 class InvitationService:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -65,9 +78,9 @@ class InvitationService:
             found = []
             for member in pending:
                 await _enter(conn, member.tenant_id)
-                tenant = await tenants_repo.get(conn, member.tenant_id)
-                if tenant is not None:
-                    found.append(Invitation(member, tenant.name))
+                name = await repo.tenant_name(conn)
+                if name is not None:
+                    found.append(Invitation(member, name))
         return found
 
     async def accept(self, principal: Principal, invitation_id: str) -> Member:
@@ -100,7 +113,7 @@ class InvitationService:
 
 async def _enter(conn: repo.Conn, tenant_id: uuid.UUID) -> None:
     """Name the invitation's tenant for the rest of the transaction (row-level security)."""
-    await conn.execute("SELECT set_config(%s, %s, true)", (TENANT_GUC, str(tenant_id)))
+    await enter_tenant(conn, tenant_id)
 
 
 async def _pending(conn: repo.Conn, user: str, invitation_id: uuid.UUID) -> Member:

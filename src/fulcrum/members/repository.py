@@ -8,6 +8,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from fulcrum.auth.scopes import Role
+from fulcrum.kit.db import CURRENT_TENANT
 from fulcrum.kit.pagination import Cursor, after_clause
 from fulcrum.members.models import Member, MemberStatus
 
@@ -53,6 +54,13 @@ async def invitations_of(conn: Conn, external_user_id: str) -> list[Member]:
         (external_user_id, MAX_INVITATIONS),
     )
     return [_member(row) for row in await cur.fetchall()]
+
+
+async def tenant_name(conn: Conn) -> str | None:
+    """The name of the transaction's tenant, which an invited user is shown."""
+    cur = await conn.execute(f"SELECT name FROM tenants WHERE id = {CURRENT_TENANT}")
+    row = await cur.fetchone()
+    return str(row[0]) if row else None
 
 
 async def insert(

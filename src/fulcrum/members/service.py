@@ -32,6 +32,11 @@ def parse_external_user_id(value: str, field: str = "external_user_id") -> str:
     return value
 
 
+async def add_owner(conn: repo.Conn, tenant_id: uuid.UUID, external_user_id: str) -> None:
+    """Make the user an owner of a tenant being created, in the caller's transaction."""
+    await repo.insert(conn, tenant_id, external_user_id, Role.OWNER)
+
+
 def _identity(member: Member) -> dict[str, str]:
     return {
         "external_user_id": member.external_user_id,

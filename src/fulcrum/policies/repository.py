@@ -9,6 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
+from fulcrum.kit.db import CURRENT_TENANT
 from fulcrum.kit.pagination import Cursor
 from fulcrum.policies.models import ActivePolicySet, Policy, PolicyStatus, PolicyVersion
 
@@ -153,7 +154,7 @@ async def bump_revision(conn: Conn) -> int:
     """Advance the tenant's policy revision (the transaction's tenant); return the new one."""
     cur = await conn.execute(
         "UPDATE tenants SET policy_revision = policy_revision + 1 "
-        "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid "
+        f"WHERE id = {CURRENT_TENANT} "
         "RETURNING policy_revision"
     )
     row = await cur.fetchone()
@@ -163,8 +164,7 @@ async def bump_revision(conn: Conn) -> int:
 
 async def revision(conn: Conn) -> tuple[int, str] | None:
     cur = await conn.execute(
-        "SELECT policy_revision, default_action FROM tenants "
-        "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid"
+        f"SELECT policy_revision, default_action FROM tenants WHERE id = {CURRENT_TENANT}"
     )
     row = await cur.fetchone()
     return (int(row[0]), str(row[1])) if row else None
@@ -198,8 +198,7 @@ async def active_set(conn: Conn) -> ActivePolicySet | None:
 
 async def set_default_action(conn: Conn, action: str) -> None:
     await conn.execute(
-        "UPDATE tenants SET default_action = %s "
-        "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid",
+        f"UPDATE tenants SET default_action = %s WHERE id = {CURRENT_TENANT}",
         (action,),
     )
 

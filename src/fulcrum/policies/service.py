@@ -9,6 +9,7 @@ from typing import Any
 from fulcrum.audit.changes import record_change
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
+from fulcrum.engine.model import Action
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import Conflict, InvalidArgument, NotFound
 from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
@@ -33,6 +34,13 @@ def parse_status(value: str | None) -> PolicyStatus | None:
 
 def _summary(policy: Policy) -> dict[str, Any]:
     return {"version": policy.current_version, "status": policy.status.value, "name": policy.name}
+
+
+async def set_default_action(conn: repo.Conn, tenant_id: uuid.UUID, action: Action) -> PolicyChange:
+    """Change the action the tenant's bundle falls back to, in the caller's transaction
+    (tenant settings); the returned change is to be announced once it commits."""
+    await repo.set_default_action(conn, action.value)
+    return PolicyChange(tenant_id, await repo.bump_revision(conn))
 
 
 class PolicyService:

@@ -20,11 +20,11 @@ from importlib import resources
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from fulcrum.auth.limits import RateLimits
 from fulcrum.auth.principal import Principal
 from fulcrum.kit.errors import ResourceExhausted
 from fulcrum.kit.logging import get_logger
 from fulcrum.observability.metrics import RATE_LIMIT_DEGRADED, RATE_LIMITED
-from fulcrum.ratelimit.limits import RateLimits
 
 log = get_logger(__name__)
 

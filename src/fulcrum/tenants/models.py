@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fulcrum.ratelimit.limits import RateLimits
+from fulcrum.auth.limits import RateLimits
 
 
 class TenantStatus(StrEnum):

@@ -8,8 +8,9 @@ import uuid
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from fulcrum.auth.limits import effective_limits
+from fulcrum.kit.db import CURRENT_TENANT
 from fulcrum.kit.pagination import Cursor, after_clause
-from fulcrum.ratelimit.limits import effective_limits
 from fulcrum.tenants.models import Tenant, TenantStatus
 
 Conn = AsyncConnection[TupleRow]
@@ -52,10 +53,7 @@ async def get(conn: Conn, tenant_id: uuid.UUID) -> Tenant | None:
 
 async def current(conn: Conn) -> Tenant | None:
     """The tenant named by the transaction's ``fulcrum.tenant_id``."""
-    cur = await conn.execute(
-        f"SELECT {_COLUMNS} FROM tenants "
-        "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid"
-    )
+    cur = await conn.execute(f"SELECT {_COLUMNS} FROM tenants WHERE id = {CURRENT_TENANT}")
     row = await cur.fetchone()
     return _tenant(row) if row else None
 
@@ -103,7 +101,6 @@ async def set_rate_overrides(conn: Conn, overrides: dict[str, float | int | None
         return
     assignments = ", ".join(f"{column} = %s" for column in overrides)
     await conn.execute(
-        f"UPDATE tenants SET {assignments} "
-        "WHERE id = NULLIF(current_setting('fulcrum.tenant_id', true), '')::uuid",
+        f"UPDATE tenants SET {assignments} WHERE id = {CURRENT_TENANT}",
         tuple(overrides.values()),
     )

@@ -16,8 +16,7 @@ from fulcrum.kit.errors import Conflict, NotFound, Unauthenticated
 from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.kit.validation import display_name, parse_uuid
-from fulcrum.members import repository as members_repo
-from fulcrum.members.service import parse_external_user_id
+from fulcrum.members.service import add_owner, parse_external_user_id
 from fulcrum.tenants import repository as repo
 from fulcrum.tenants.models import Tenant, TenantStatus
 from fulcrum.tenants.repository import Conn
@@ -64,7 +63,7 @@ class TenantService:
                 service=True,  # the tenant's own key: it outlives any one member
             )
             if owner:
-                await members_repo.insert(conn, tenant_id, owner, Role.OWNER)
+                await add_owner(conn, tenant_id, owner)
             await record_change(
                 conn,
                 tenant_id=tenant_id,

@@ -23,7 +23,7 @@ from fulcrum.pb.v1 import (
     settings_pb2_grpc,
 )
 from fulcrum.policies.models import Policy, PolicyStatus
-from fulcrum.settings.service import TenantSettings
+from fulcrum.tenants.settings import TenantSettings
 from fulcrum.transports.grpc.convert import timestamp
 from fulcrum.transports.grpc.interceptor import current_principal
 

@@ -21,10 +21,10 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from fulcrum.auth.authenticator import Authenticator, AuthThrottled
-from fulcrum.auth.guard import peer_host
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
+from fulcrum.authn.authenticator import Authenticator, AuthThrottled
+from fulcrum.authn.guard import peer_host
 from fulcrum.decisions.service import MAX_BATCH
 from fulcrum.kit.dependencies import dependency_error
 from fulcrum.kit.errors import FulcrumError, InvalidArgument, PermissionDenied

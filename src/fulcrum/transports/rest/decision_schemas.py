@@ -10,7 +10,7 @@ from fulcrum.decisions.requests import build_request
 from fulcrum.decisions.service import Decision, DecisionInput
 from fulcrum.engine.model import Evaluation, Verdict
 from fulcrum.kit.tracing import from_traceparent
-from fulcrum.settings.service import TenantSettings
+from fulcrum.tenants.settings import TenantSettings
 from fulcrum.transports.rest.schemas import Request
 
 

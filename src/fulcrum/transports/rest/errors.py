@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from fulcrum.auth.authenticator import AuthThrottled
+from fulcrum.authn.authenticator import AuthThrottled
 from fulcrum.kit.dependencies import TRANSACTION_CONFLICTS, dependency_error
 from fulcrum.kit.errors import FulcrumError
 from fulcrum.kit.logging import get_logger

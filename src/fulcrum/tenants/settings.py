@@ -11,15 +11,16 @@ import math
 from dataclasses import dataclass, fields
 
 from fulcrum.audit.changes import record_change
+from fulcrum.auth.limits import PLAN_LIMITS, Plan, RateLimits
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import Scope
 from fulcrum.engine.model import Action
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import InvalidArgument, NotFound
-from fulcrum.policies import repository as policies_repo
 from fulcrum.policies.notify import PolicyChange, PolicyChangeNotifier
-from fulcrum.ratelimit.limits import PLAN_LIMITS, Plan, RateLimits
+from fulcrum.policies.service import set_default_action
 from fulcrum.tenants import repository as tenants_repo
+from fulcrum.tenants.repository import Conn
 
 # API field -> (tenants column, RateLimits attribute)
 RATE_FIELDS = {
@@ -85,7 +86,7 @@ class SettingsService:
         async with self._db.tenant_tx(principal.require_tenant()) as conn:
             return await self._read(conn)
 
-    async def _read(self, conn: policies_repo.Conn) -> TenantSettings:
+    async def _read(self, conn: Conn) -> TenantSettings:
         tenant = await tenants_repo.current(conn)
         if tenant is None:
             raise NotFound("tenant not found")
@@ -105,8 +106,7 @@ class SettingsService:
         async with self._db.tenant_tx(tenant_id) as conn:
             before = await self._read(conn)
             if action is not None and action is not before.default_action:
-                await policies_repo.set_default_action(conn, action.value)
-                change = PolicyChange(tenant_id, await policies_repo.bump_revision(conn))
+                change = await set_default_action(conn, tenant_id, action)
             if rate_limit:
                 await tenants_repo.set_rate_overrides(conn, rate_overrides(before.plan, rate_limit))
             after = await self._read(conn)

@@ -17,7 +17,7 @@ invitations.
 Platform keys are checked by the database itself, which alone can read their hashes
 (migration 0007); the proof travels with the principal to open platform transactions.
 
-Bad credentials must not cost a database query each (src/fulcrum/auth/guard.py): key ids
+Bad credentials must not cost a database query each (src/fulcrum/authn/guard.py): key ids
 that do not exist are remembered for ``negative_ttl`` seconds; concurrent lookups of one id
 share one query; at most ``max_lookups`` lookups run at once, so a flood of distinct ids
 cannot take every pooled connection; and a client address that keeps failing is throttled:
@@ -37,20 +37,26 @@ import uuid
 from collections import defaultdict
 
 from fulcrum.api_keys import repository as keys_repo
-from fulcrum.api_keys.models import StoredCredential
 from fulcrum.auth.api_keys import KeyKind, hash_key, matches, parse_key
-from fulcrum.auth.guard import ExpiringSet, FailureThrottle, SingleFlight
-from fulcrum.auth.jwt import AuthFailure, JwtVerifier
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import PLATFORM_SCOPES, ROLE_SCOPES, USER_SCOPES
-from fulcrum.kit.db import TENANT_GUC, Database, PlatformProof
+from fulcrum.authn.guard import ExpiringSet, FailureThrottle, SingleFlight
+from fulcrum.authn.jwt import AuthFailure, JwtVerifier
+from fulcrum.authn.repository import StoredCredential, credential_of
+from fulcrum.kit.db import (
+    API_KEY_GUC,
+    CLERK_ORG_GUC,
+    USER_GUC,
+    Database,
+    PlatformProof,
+    enter_tenant,
+)
 from fulcrum.kit.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.members import repository as members_repo
-from fulcrum.members.invitations import activate
+from fulcrum.members.invitations import accept_for_organisation
 from fulcrum.members.models import Member, MemberStatus
-from fulcrum.members.repository import Conn
 from fulcrum.observability.metrics import AUTH_FAILURES, KEY_LOOKUPS
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import TenantStatus
@@ -202,8 +208,8 @@ class Authenticator:
 
     async def _lookup(self, kind: KeyKind, key_id: str) -> StoredCredential | None:
         """One read of a key's record, remembered in the positive or the negative cache."""
-        async with self._lookup_slots, self._db.tx({"fulcrum.api_key_id": key_id}) as conn:
-            credential = await keys_repo.credential(conn, key_id)
+        async with self._lookup_slots, self._db.tx({API_KEY_GUC: key_id}) as conn:
+            credential = await credential_of(conn, key_id)
         KEY_LOOKUPS.labels(kind=kind.name.lower(), found=str(credential is not None).lower()).inc()
         key, now = (kind, key_id), time.monotonic()
         if credential is None:
@@ -309,7 +315,7 @@ class Authenticator:
             except ValueError:
                 raise InvalidArgument("must be a UUID", field="x-fulcrum-tenant") from None
         if org_id:
-            async with self._db.tx({"fulcrum.clerk_org_id": org_id}) as conn:
+            async with self._db.tx({CLERK_ORG_GUC: org_id}) as conn:
                 tenant = await tenants_repo.by_clerk_org(conn, org_id)
                 if tenant is None:
                     raise AuthFailure("not_a_member")
@@ -318,15 +324,15 @@ class Authenticator:
                         "names another tenant than the token's organisation",
                         field="x-fulcrum-tenant",
                     )
-                await conn.execute("SELECT set_config(%s, %s, true)", (TENANT_GUC, str(tenant.id)))
+                await enter_tenant(conn, tenant.id)
                 members = await members_repo.find_by_user(conn, user)
                 if members and members[0].status is MemberStatus.INVITED:
-                    members = [await _accept_for_organisation(conn, members[0], org_id)]
+                    members = [await accept_for_organisation(conn, members[0], org_id)]
         elif hinted is not None:
             async with self._db.tenant_tx(hinted) as conn:
                 members = _active(await members_repo.find_by_user(conn, user))
         else:
-            async with self._db.tx({"fulcrum.external_user_id": user}) as conn:
+            async with self._db.tx({USER_GUC: user}) as conn:
                 members = _active(await members_repo.find_by_user(conn, user))
             if len(members) > 1:
                 raise InvalidArgument(
@@ -355,21 +361,6 @@ class Authenticator:
         for tenant_id, batch in by_tenant.items():
             async with self._db.tenant_tx(tenant_id) as conn:
                 await keys_repo.touch_last_used(conn, batch)
-
-
-async def _accept_for_organisation(conn: Conn, invited: Member, org_id: str) -> Member:
-    """Accept ``invited`` for a token of the tenant's Clerk organisation, audited, in the
-    caller's transaction (which has entered the tenant)."""
-    await members_repo.lock_member_changes(conn, invited.tenant_id)
-    current = await members_repo.get(conn, invited.id, for_update=True)
-    if current is None or current.status is not MemberStatus.INVITED:
-        return current or invited
-    return await activate(
-        conn,
-        current,
-        actor=f"user:{invited.external_user_id}",
-        via={"clerk_org_id": org_id},
-    )
 
 
 def _active(members: list[Member]) -> list[Member]:

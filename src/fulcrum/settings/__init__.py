@@ -1,1 +1,0 @@
-"""Tenant settings (scope settings:read / settings:manage)."""
