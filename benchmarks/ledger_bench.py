@@ -57,17 +57,21 @@ from fulcrum.admin import create_tenant, setup_events
 from fulcrum.audit import repository as repo
 from fulcrum.audit.chain import Link
 from fulcrum.audit.checkpoints import CheckpointSigner
+from fulcrum.audit.intake import decode, prepare_event
 from fulcrum.audit.records import timestamp_text
-from fulcrum.audit.verification import verify_tenant
-from fulcrum.audit.verify import AnchorLog
+from fulcrum.audit.verify_chain import AnchorLog
+from fulcrum.audit.verify_stored import verify_tenant
+from fulcrum.audit.writer import LedgerWriter
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import Scope
 from fulcrum.container import checkpoint_verifier
 from fulcrum.decisions.bundles import BundleCache
-from fulcrum.decisions.service import DecisionInput, DecisionService, decision_event
+from fulcrum.decisions.models import DecisionInput
+from fulcrum.decisions.service import DecisionService
 from fulcrum.decisions.voids import DecisionVoids
+from fulcrum.decisions.wire import decision_event
 from fulcrum.engine.model import DecisionRequest
-from fulcrum.events.codec import decode, encode_decision
+from fulcrum.events.envelope import decision_message
 from fulcrum.events.publisher import EventPublisher
 from fulcrum.events.streams import STREAM
 from fulcrum.kit.config import WORKER_ROLE, Service, Settings
@@ -82,9 +86,7 @@ from fulcrum.policies.models import PolicyStatus
 from fulcrum.policies.notify import PolicyChangeNotifier
 from fulcrum.policies.service import PolicyService
 from fulcrum.worker.consumer import LedgerConsumer
-from fulcrum.worker.intake import prepare_event
 from fulcrum.worker.main import tune_gc
-from fulcrum.worker.writer import LedgerWriter
 
 if TYPE_CHECKING:
     from tests.support.stack import LiveStack
@@ -285,14 +287,14 @@ async def distinct_events(
 
 def fresh_copies(templates: Sequence[events_pb2.DecisionEvent], count: int) -> list[bytes]:
     """``count`` events cycling through ``templates``, each with its own decision id and time,
-    as the API publishes them (the payloads of ``encode_decision``)."""
+    as the API publishes them (the payloads of ``decision_message``)."""
     out = []
     for n in range(count):
         event = events_pb2.DecisionEvent()
         event.CopyFrom(templates[n % len(templates)])
         event.decision_id = str(uuid7())
         event.time.GetCurrentTime()
-        out.append(encode_decision(event).data)
+        out.append(decision_message(event).data)
     return out
 
 
@@ -774,7 +776,7 @@ async def run(stack: LiveStack) -> list[tuple[uuid.UUID, int]]:
 
 
 def verify(settings: Settings, expected: Sequence[tuple[uuid.UUID, int]]) -> bool:
-    section("4. Ledger verification (fulcrum.audit.verification.verify_tenant)")
+    section("4. Ledger verification (fulcrum.audit.verify_stored.verify_tenant)")
     all_ok = True
     for tenant_id, count in expected:
         started = time.perf_counter()

@@ -13,9 +13,9 @@ from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import IssuedKey
 from fulcrum.audit.anchors import anchor_stream_config, read_anchors
 from fulcrum.audit.bundle import export_bundle
-from fulcrum.audit.changes import record_change
-from fulcrum.audit.verification import verify_tenant
-from fulcrum.audit.verify import AnchorLog, VerificationResult
+from fulcrum.audit.outbox import record_change
+from fulcrum.audit.verify_chain import AnchorLog, VerificationResult
+from fulcrum.audit.verify_stored import verify_tenant
 from fulcrum.auth.api_keys import KeyKind, hash_key, new_key
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import PLATFORM_SCOPES, parse_role

@@ -18,7 +18,6 @@ from fulcrum.authn.jwt import (
 )
 from fulcrum.decisions.bundles import BundleCache
 from fulcrum.decisions.service import DecisionService
-from fulcrum.decisions.simulate import SimulationService
 from fulcrum.decisions.voids import DecisionVoids
 from fulcrum.events.publisher import EventPublisher
 from fulcrum.kit.config import Service, Settings
@@ -29,6 +28,7 @@ from fulcrum.members.invitations import InvitationService
 from fulcrum.members.service import MemberService
 from fulcrum.policies.notify import PolicyChangeNotifier
 from fulcrum.policies.service import PolicyService
+from fulcrum.policies.simulate import SimulationService
 from fulcrum.ratelimit.limiter import RateLimiter
 from fulcrum.runtime import Resources
 from fulcrum.tenants.service import TenantService

@@ -18,17 +18,17 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from fulcrum.admin import create_tenant, setup_events
+from fulcrum.audit.anchor_publisher import AnchorPublisher
 from fulcrum.audit.anchors import newest_anchor, read_anchors
 from fulcrum.audit.chain import prepare
 from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
+from fulcrum.audit.writer import LedgerWriter
 from fulcrum.events.streams import subject
 from fulcrum.kit.config import Service
 from fulcrum.kit.db import Database, conninfo
 from fulcrum.kit.nats import connect_nats
 from fulcrum.kit.secrets import Secrets
-from fulcrum.worker.anchoring import AnchorPublisher
-from fulcrum.worker.relay import Housekeeper
-from fulcrum.worker.writer import LedgerWriter
+from fulcrum.worker.housekeeping import Housekeeper
 from tests.integration.test_ledger_storage import decision
 from tests.support.stack import LiveStack
 

@@ -24,17 +24,18 @@ from fulcrum.admin import create_tenant
 from fulcrum.audit import repository as repo
 from fulcrum.audit.chain import PreparedEntry, link, prepare
 from fulcrum.audit.checkpoints import CheckpointSigner
+from fulcrum.audit.intake import decode
 from fulcrum.audit.records import GENESIS_HASH, LedgerEntry, RecordKind
-from fulcrum.audit.verification import verify_tenant
-from fulcrum.audit.verify import AnchorLog
+from fulcrum.audit.verify_chain import AnchorLog
+from fulcrum.audit.verify_stored import verify_tenant
+from fulcrum.audit.writer import LedgerWriter
 from fulcrum.container import checkpoint_verifier
-from fulcrum.decisions.service import Decision, DecisionInput, decision_event
+from fulcrum.decisions.models import Decision, DecisionInput
+from fulcrum.decisions.wire import decision_event
 from fulcrum.engine.model import Action, DecisionRequest, Evaluation, Verdict
-from fulcrum.events.codec import decode
 from fulcrum.kit.config import Service
 from fulcrum.kit.db import Database, conninfo
 from fulcrum.kit.secrets import Secrets
-from fulcrum.worker.writer import LedgerWriter
 from tests.support.stack import LiveStack
 from tests.unit.audit.generated import document, text
 

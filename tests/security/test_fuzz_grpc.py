@@ -25,11 +25,11 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.security.test_scopes_declared import all_rpcs
 from tests.support import hostile
 from tests.support.fuzz_tenant import FuzzTenant
 from tests.support.identity import platform_key
 from tests.support.processes import FulcrumProcess
+from tests.support.rpcs import all_rpcs
 from tests.support.stack import LiveStack
 from tests.support.tenant_rows import TenantRows
 

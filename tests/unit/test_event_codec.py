@@ -8,10 +8,12 @@ import uuid
 import pytest
 
 from fulcrum.audit.chain import prepare
+from fulcrum.audit.intake import decode
 from fulcrum.audit.records import RecordKind
-from fulcrum.decisions.service import Decision, DecisionInput, decision_event
+from fulcrum.decisions.models import Decision, DecisionInput
+from fulcrum.decisions.wire import decision_event
 from fulcrum.engine.model import Action, DecisionRequest, Evaluation, Verdict
-from fulcrum.events.codec import UndecodableEvent, decode
+from fulcrum.events.envelope import UndecodableEvent
 from fulcrum.events.streams import SCHEMA_VERSION
 from fulcrum.pb.v1 import events_pb2
 

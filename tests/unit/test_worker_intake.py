@@ -10,13 +10,13 @@ import uuid
 import pytest
 import rfc8785
 
+from fulcrum.audit import intake
 from fulcrum.audit.chain import PreparedEntry, link, prepare
+from fulcrum.audit.intake import decode, prepare_event
 from fulcrum.audit.records import GENESIS_HASH, RecordKind, chained_fields
-from fulcrum.events.codec import UndecodableEvent, decode
+from fulcrum.events.envelope import UndecodableEvent
 from fulcrum.events.streams import SCHEMA_VERSION
 from fulcrum.pb.v1 import decisions_pb2, events_pb2
-from fulcrum.worker import intake
-from fulcrum.worker.intake import prepare_event
 from tests.unit.audit.generated import text
 
 ACTIONS = [
@@ -78,14 +78,14 @@ def canonical(prepared: PreparedEntry, seq: int = 7) -> bytes:
 def template_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the decisions the template encoded (rather than the general path)."""
     calls: list[int] = []
-    original = intake._prepared_decision
+    original = intake.fast_prepared
 
     def counted(d: events_pb2.DecisionEvent) -> PreparedEntry:
         prepared = original(d)
         calls.append(1)
         return prepared
 
-    monkeypatch.setattr(intake, "_prepared_decision", counted)
+    monkeypatch.setattr(intake, "fast_prepared", counted)
     return calls
 
 

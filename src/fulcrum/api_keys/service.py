@@ -11,9 +11,10 @@ import re
 import uuid
 from collections.abc import Iterable
 
+from fulcrum.api_keys import operations as ops
 from fulcrum.api_keys import repository as repo
 from fulcrum.api_keys.models import ApiKey, IssuedKey
-from fulcrum.audit.changes import record_change, record_changes
+from fulcrum.audit.outbox import record_change, record_changes
 from fulcrum.auth.api_keys import KeyKind, hash_key, new_key
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import Scope, parse_tenant_scopes
@@ -135,7 +136,7 @@ class ApiKeyService:
         expires_at: dt.datetime | None,
         service: bool = False,
     ) -> IssuedKey:
-        principal.require(Scope.KEYS_MANAGE)
+        principal.authorize(ops.CREATE)
         tenant_id = principal.require_tenant()
         name = display_name(name)
         requested = parse_tenant_scopes(scopes)
@@ -166,7 +167,7 @@ class ApiKeyService:
         return issued
 
     async def get(self, principal: Principal, key_id: str) -> ApiKey:
-        principal.require(Scope.KEYS_READ)
+        principal.authorize(ops.GET)
         tenant_id = principal.require_tenant()
         key_id = parse_key_id(key_id)
         async with self._db.tenant_tx(tenant_id) as conn:
@@ -178,7 +179,7 @@ class ApiKeyService:
     async def list(
         self, principal: Principal, *, size: int | None, token: str | None
     ) -> tuple[list[ApiKey], str]:
-        principal.require(Scope.KEYS_READ)
+        principal.authorize(ops.LIST)
         tenant_id = principal.require_tenant()
         limit = page_size(size)
         after = decode_cursor(token)
@@ -189,7 +190,7 @@ class ApiKeyService:
         return paginate(keys, limit, lambda k: Cursor(k.created_at, k.id))
 
     async def revoke(self, principal: Principal, key_id: str) -> ApiKey:
-        principal.require(Scope.KEYS_MANAGE)
+        principal.authorize(ops.REVOKE)
         tenant_id = principal.require_tenant()
         key_id = parse_key_id(key_id)
         async with self._db.tenant_tx(tenant_id) as conn:
@@ -212,7 +213,7 @@ class ApiKeyService:
     async def rotate(
         self, principal: Principal, key_id: str, *, old_valid_until: dt.datetime | None
     ) -> tuple[IssuedKey, ApiKey]:
-        principal.require(Scope.KEYS_MANAGE)
+        principal.authorize(ops.ROTATE)
         tenant_id = principal.require_tenant()
         key_id = parse_key_id(key_id)
         now = dt.datetime.now(dt.UTC)

@@ -4,7 +4,7 @@ refuses deletes and purges.
 A checkpoint sits beside the records it protects: whoever can delete the newest records
 (a database superuser) can delete their checkpoints too and move the chain head back, and
 the shorter chain verifies. Its anchor, in ``FULCRUM_ANCHORS``, survives that; verification
-compares the database with the anchors (``audit.verify``) and names the truncation.
+compares the database with the anchors (``audit.verify_chain``) and names the truncation.
 
 Publishing uses the subject ``fulcrum.anchors.<tenant_id>`` only, and reading uses only
 JetStream direct get (``$JS.API.DIRECT.GET.FULCRUM_ANCHORS...``), so NATS permissions can
@@ -28,7 +28,7 @@ from nats.js.errors import NotFoundError
 
 from fulcrum.audit.checkpoints import Checkpoint
 from fulcrum.audit.records import timestamp_text
-from fulcrum.audit.verify import AnchorLog
+from fulcrum.audit.verify_chain import AnchorLog
 
 ANCHOR_STREAM = "FULCRUM_ANCHORS"
 ANCHOR_SUBJECTS = ["fulcrum.anchors.*"]

@@ -22,19 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import psycopg
-
 from fulcrum.audit.anchors import MalformedAnchor, anchor_fields, anchor_from_fields
 from fulcrum.audit.checkpoints import Checkpoint, CheckpointVerifier
 from fulcrum.audit.records import LedgerEntry, LedgerRecord, RecordKind, timestamp_text
-from fulcrum.audit.repository import (
-    CHECKPOINTS_QUERY,
-    RANGE_QUERY,
-    checkpoint_from_row,
-    record_from_row,
-)
-from fulcrum.audit.verify import AnchorLog, VerificationResult, verify_chain
-from fulcrum.kit.db import TENANT_GUC
+from fulcrum.audit.repository import ledger_range
+from fulcrum.audit.verify_chain import AnchorLog, VerificationResult, verify_chain
+from fulcrum.audit.wire import record_line
 from fulcrum.kit.errors import InvalidArgument
 
 FORMAT = "fulcrum-audit-bundle"
@@ -103,29 +96,6 @@ def header_fields(
     }
 
 
-def record_fields(record: LedgerRecord) -> dict[str, Any]:
-    e = record.entry
-    return {
-        "type": "record",
-        "seq": record.seq,
-        "tenant_id": str(e.tenant_id),
-        "event_id": str(e.event_id),
-        "kind": e.kind.value,
-        "occurred_at": timestamp_text(e.occurred_at),
-        "trace_id": e.trace_id,
-        "actor": e.actor,
-        "action": e.action,
-        "resource_type": e.resource_type,
-        "resource_id": e.resource_id,
-        "outcome": e.outcome,
-        "agent_id": e.agent_id,
-        "tool_name": e.tool_name,
-        "details": e.details,
-        "prev_hash": record.prev_hash.hex(),
-        "hash": record.hash.hex(),
-    }
-
-
 def export_bundle(
     conninfo: str,
     tenant_id: uuid.UUID,
@@ -143,28 +113,17 @@ def export_bundle(
         return seq >= from_seq and (to_seq is None or seq <= to_seq)
 
     count = 0
-    with psycopg.connect(conninfo) as conn, conn.transaction():
-        conn.execute("SELECT set_config(%s, %s, true)", (TENANT_GUC, str(tenant_id)))
-        prev_hash: bytes | None = None
-        if from_seq > 1:
-            row = conn.execute(
-                "SELECT hash FROM audit_records WHERE seq = %s", (from_seq - 1,)
-            ).fetchone()
-            prev_hash = bytes(row[0]) if row else None
-        _line(out, header_fields(tenant_id, from_seq, to_seq, prev_hash, verifier))
-        for row in conn.execute(CHECKPOINTS_QUERY):
-            cp = checkpoint_from_row(row)
+    with ledger_range(conninfo, tenant_id, from_seq, to_seq) as stored:
+        _line(out, header_fields(tenant_id, from_seq, to_seq, stored.prev_hash, verifier))
+        for cp in stored.checkpoints:
             if in_range(cp.seq):
                 _line(out, {"type": "checkpoint", **anchor_fields(cp)})
         for anchor in anchors.anchors:
             if in_range(anchor.seq):
                 _line(out, {"type": "anchor", **anchor_fields(anchor)})
-        with conn.cursor(name="ledger_export") as cursor:
-            cursor.itersize = 5000
-            cursor.execute(RANGE_QUERY, (from_seq, to_seq, to_seq))
-            for row in cursor:
-                _line(out, record_fields(record_from_row(row)))
-                count += 1
+        for record in stored.records:
+            _line(out, record_line(record))
+            count += 1
     return count
 
 

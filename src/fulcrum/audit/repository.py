@@ -1,32 +1,38 @@
-"""All SQL for the ledger, its chain heads and checkpoints, and the decision time series.
+"""All SQL for the ledger, its chain heads and checkpoints, the outbox of changes, and the
+decision time series.
 
-Every function runs inside ``Database.tenant_tx``: RLS confines it to one tenant.
+Every tenant's function runs inside ``Database.tenant_tx``: RLS confines it to one tenant.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from fulcrum.audit.chain import Link
 from fulcrum.audit.checkpoints import Checkpoint
+from fulcrum.audit.decision_records import SERIES_DETAILS
 from fulcrum.audit.records import (
     GENESIS_HASH,
     LedgerEntry,
     LedgerRecord,
     RecordKind,
 )
-from fulcrum.kit.db import CURRENT_TENANT
+from fulcrum.kit.db import CURRENT_TENANT, enter_tenant_blocking
 
 Conn = AsyncConnection[TupleRow]
 Cursor = AsyncCursor[TupleRow]
+
+CHANGES_CHANNEL = "fulcrum_changes"  # LISTEN/NOTIFY channel; the payload is a tenant id
 
 RECORD_COLUMNS = (
     "tenant_id, seq, event_id, kind, occurred_at, trace_id, actor, action, resource_type, "
@@ -37,9 +43,13 @@ RANGE_QUERY = (
     f"SELECT {RECORD_COLUMNS} FROM audit_records WHERE seq >= %s "
     "AND (%s::bigint IS NULL OR seq <= %s) ORDER BY seq"
 )
+# The decision time series: a projection of the ledger's decision records, its columns
+# those of the record and the details audit.decision_records declares for it.
+_PROJECTED_COLUMNS = ", ".join(column for _, column, _ in SERIES_DETAILS)
+_PROJECTED = ", ".join(f"(details->>'{name}')::{kind}" for name, _, kind in SERIES_DETAILS)
 DECISION_COLUMNS = (
-    "tenant_id, decided_at, decision_id, agent_id, tool_name, action, policy_id, "
-    "policy_version, rule_id, matched, evaluation_ns, trace_id"
+    "tenant_id, decided_at, decision_id, agent_id, tool_name, action, "
+    f"{_PROJECTED_COLUMNS}, trace_id"
 )
 
 
@@ -100,8 +110,8 @@ async def head(conn: Conn) -> tuple[int, bytes]:
 
 # One statement stores a batch: the ledger rows, parsed once from the JSON document of
 # the bytes that were hashed, and from the same rows the decision time series and its
-# per-minute roll-ups (the series is a projection of the ledger's decision records; its
-# detail keys are those events.codec gives decision records). COPY is refused on tables
+# per-minute roll-ups (the series is a projection of the ledger's decision records: the
+# details audit.decision_records declares for it). COPY is refused on tables
 # under row-level security, and one document parses far faster than one array per column.
 _BATCH_ROWS = f"""
 WITH r AS MATERIALIZED (
@@ -119,10 +129,7 @@ WITH r AS MATERIALIZED (
 )"""
 _SERIES = f"""
 INSERT INTO decisions ({DECISION_COLUMNS})
-SELECT tenant_id, occurred_at, event_id, agent_id, tool_name, outcome,
-       details->>'policy_id', (details->>'policy_version')::integer,
-       details->>'rule_id', (details->>'matched')::boolean,
-       (details->>'evaluation_time_ns')::bigint, trace_id
+SELECT tenant_id, occurred_at, event_id, agent_id, tool_name, outcome, {_PROJECTED}, trace_id
 FROM r WHERE kind = 'decision'"""
 _ROLLUPS = """
 INSERT INTO decision_rollups (tenant_id, minute, action, decisions)
@@ -265,3 +272,121 @@ async def find_records(
         (*params, limit),
     )
     return [record_from_row(row) for row in await cur.fetchall()]
+
+
+# --- the outbox and the worker's housekeeping -----------------------------------------------
+
+
+async def insert_changes(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    actor: str,
+    action: str,
+    resource_type: str,
+    targets: Sequence[tuple[str, str]],
+    outcome: str,
+    details: dict[str, Any],
+) -> None:
+    """One ``audit_events`` row per ``(trace id, resource id)`` of ``targets``."""
+    await conn.execute(
+        """
+        INSERT INTO audit_events
+            (tenant_id, trace_id, actor, action, resource_type, resource_id, outcome, details)
+        SELECT %s, t, %s, %s, %s, r, %s, %s FROM unnest(%s::text[], %s::text[]) AS u(t, r)
+        """,
+        (
+            tenant_id,
+            actor,
+            action,
+            resource_type,
+            outcome,
+            Jsonb(details),
+            [trace_id for trace_id, _ in targets],
+            [resource_id for _, resource_id in targets],
+        ),
+    )
+
+
+async def notify_changes(conn: Conn, tenant_id: uuid.UUID) -> None:
+    """Tell the worker's relay, on commit, that this tenant has changes to publish (PostgreSQL
+    delivers the notification only if the transaction commits)."""
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, str(tenant_id)))
+
+
+async def unrelayed_changes(conn: Conn, limit: int = 500) -> list[tuple[Any, ...]]:
+    """The transaction's tenant's changes (``audit_events``, the outbox) not yet in the
+    ledger, oldest first: id, occurred_at, trace_id, actor, action, resource_type,
+    resource_id, outcome, details."""
+    cur = await conn.execute(
+        """
+        SELECT e.id, e.occurred_at, e.trace_id, e.actor, e.action, e.resource_type,
+               e.resource_id, e.outcome, e.details
+        FROM audit_events e
+        WHERE NOT EXISTS (SELECT 1 FROM audit_records r
+                          WHERE r.tenant_id = e.tenant_id AND r.event_id = e.id)
+        ORDER BY e.occurred_at, e.id LIMIT %s
+        """,
+        (limit,),
+    )
+    return list(await cur.fetchall())
+
+
+async def ledger_tenants(conn: Conn) -> list[uuid.UUID]:
+    """Tenants with a ledger or with changes to relay (the worker reads no tenant table: a
+    narrow database function answers)."""
+    cur = await conn.execute("SELECT fulcrum_ledger_tenants()")
+    return [row[0] for row in await cur.fetchall()]
+
+
+async def maintain_partitions(conn: Conn, retention_days: int) -> None:
+    """Keep a week of decision partitions ahead; drop those older than the retention."""
+    await conn.execute("SELECT fulcrum_ensure_decision_partitions(7)")
+    await conn.execute("SELECT fulcrum_drop_decision_partitions(%s)", (retention_days,))
+
+
+async def listen_for_changes(conn: Conn) -> None:
+    """Have PostgreSQL notify this (autocommit) connection of each tenant whose changes
+    commit (:data:`CHANGES_CHANNEL`)."""
+    await conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+
+
+# --- reading a range offline (verification and bundles) ------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerRange:
+    """A tenant's ledger from ``from_seq`` on, read in one blocking transaction."""
+
+    prev_hash: bytes | None  # of record from_seq - 1 (None from seq 1, or when it is missing)
+    head_seq: int | None  # where the chain head says the ledger ends
+    checkpoints: list[Checkpoint]  # all of the tenant's, in seq order
+    records: Iterator[LedgerRecord]  # streamed through a server-side cursor
+
+
+@contextmanager
+def ledger_range(
+    conninfo: str, tenant_id: uuid.UUID, from_seq: int, to_seq: int | None
+) -> Iterator[LedgerRange]:
+    """The range, on a plain (blocking) connection of its own: reading a long chain is rare
+    and slow, and should neither hold a pooled connection nor block an event loop (callers
+    use a thread). Memory stays constant however long the range."""
+    with psycopg.connect(conninfo) as conn, conn.transaction():
+        enter_tenant_blocking(conn, tenant_id)
+        prev_hash = None
+        if from_seq > 1:
+            row = conn.execute(
+                "SELECT hash FROM audit_records WHERE seq = %s", (from_seq - 1,)
+            ).fetchone()
+            prev_hash = bytes(row[0]) if row else None
+        head = conn.execute("SELECT seq FROM audit_chain_heads").fetchone()
+        checkpoints = [checkpoint_from_row(r) for r in conn.execute(CHECKPOINTS_QUERY)]
+        with conn.cursor(name="ledger_range") as cursor:
+            cursor.itersize = 5000
+            cursor.execute(RANGE_QUERY, (from_seq, to_seq, to_seq))
+            yield LedgerRange(
+                prev_hash=prev_hash,
+                head_seq=int(head[0]) if head else None,
+                checkpoints=checkpoints,
+                records=(record_from_row(row) for row in cursor),
+            )

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client as NatsClient
 
+from fulcrum.audit import operations as ops
 from fulcrum.audit import repository as repo
 from fulcrum.audit.anchors import read_anchors
 from fulcrum.audit.checkpoints import CheckpointVerifier
 from fulcrum.audit.records import LedgerRecord
-from fulcrum.audit.verification import verify_tenant
-from fulcrum.audit.verify import VerificationResult
+from fulcrum.audit.verify_chain import VerificationResult
+from fulcrum.audit.verify_stored import verify_tenant
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import InvalidArgument, NotFound
 from fulcrum.kit.pagination import page_size
@@ -95,7 +95,7 @@ class AuditService:
     async def list(
         self, principal: Principal, query: AuditQuery, *, size: int | None, token: str | None
     ) -> tuple[list[LedgerRecord], str]:
-        principal.require(Scope.AUDIT_READ)
+        principal.authorize(ops.LIST)
         tenant_id = principal.require_tenant()
         limit = page_size(size)
         where = query.to_filter()
@@ -108,7 +108,7 @@ class AuditService:
         return records, ""
 
     async def get(self, principal: Principal, seq: int) -> LedgerRecord:
-        principal.require(Scope.AUDIT_READ)
+        principal.authorize(ops.GET)
         tenant_id = principal.require_tenant()
         if seq < 1:
             raise InvalidArgument("must be 1 or more", field="seq")
@@ -122,7 +122,7 @@ class AuditService:
         self, principal: Principal, from_seq: int, to_seq: int | None
     ) -> AsyncIterator[LedgerRecord]:
         """Check access now, then stream: errors surface before the first byte is sent."""
-        principal.require(Scope.AUDIT_READ)
+        principal.authorize(ops.EXPORT)
         tenant_id = principal.require_tenant()
         start, end = _range(from_seq, to_seq)
 
@@ -144,7 +144,7 @@ class AuditService:
     async def verify(
         self, principal: Principal, from_seq: int = 1, to_seq: int | None = None
     ) -> VerificationResult:
-        principal.require(Scope.AUDIT_READ)
+        principal.authorize(ops.VERIFY)
         tenant_id = principal.require_tenant()
         start, end = _range(from_seq, to_seq)
         anchors = await read_anchors(self._nats(), tenant_id)  # before the database is read

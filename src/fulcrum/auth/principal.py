@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fulcrum.auth.limits import RateLimits
+from fulcrum.auth.operations import Operation
 from fulcrum.auth.scopes import Scope
 from fulcrum.kit.db import Operator, PlatformProof
 from fulcrum.kit.errors import PermissionDenied
@@ -35,6 +36,10 @@ class Principal:
     limits: RateLimits | None = None  # the tenant's rate limits; None for platform keys
     # Platform principals: what shows the database their right to administer tenants.
     platform: PlatformProof | Operator | None = field(default=None, repr=False)
+
+    def authorize(self, operation: Operation) -> None:
+        """HasScope for ``operation``: raise naming the first scope the principal lacks."""
+        self.require(*operation.scopes)
 
     def require(self, *needed: Scope) -> None:
         """HasScope: raise naming the first missing scope."""

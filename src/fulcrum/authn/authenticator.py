@@ -73,9 +73,11 @@ class AuthThrottled(ResourceExhausted):
 
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(
-            f"too many failed authentications from this address; retry after {retry_after_seconds}s"
+            "too many failed authentications from this address; "
+            f"retry after {retry_after_seconds}s",
+            retry_after_seconds=retry_after_seconds,
+            headers={"Retry-After": str(retry_after_seconds)},
         )
-        self.retry_after_seconds = retry_after_seconds
 
 
 class Authenticator:

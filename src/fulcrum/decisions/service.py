@@ -10,80 +10,24 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope
+from fulcrum.decisions import operations as ops
 from fulcrum.decisions.bundles import BundleCache
+from fulcrum.decisions.models import Decision, DecisionInput
 from fulcrum.decisions.voids import DecisionVoids
+from fulcrum.decisions.wire import decision_event
 from fulcrum.engine.compiler import Bundle
-from fulcrum.engine.model import EVALUATION_ERROR, Action, DecisionRequest, Evaluation, Verdict
-from fulcrum.events.codec import ACTIONS, OutgoingEvent, encode_decision
+from fulcrum.engine.model import EVALUATION_ERROR, Action, Evaluation, Verdict
 from fulcrum.events.publisher import EventPublisher, Unconfirmed
-from fulcrum.kit.errors import FulcrumError, InvalidArgument
+from fulcrum.kit.errors import FulcrumError
 from fulcrum.kit.ids import uuid7
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.tracing import current_trace_id, new_trace
+from fulcrum.kit.validation import batch_size
 from fulcrum.observability.metrics import DECISION_EVALUATION, DECISIONS, DECISIONS_UNRECORDED
-from fulcrum.pb.v1 import decisions_pb2, events_pb2
 
 log = get_logger(__name__)
-
-MAX_BATCH = 100
-
-
-@dataclass(frozen=True)
-class DecisionInput:
-    request: DecisionRequest
-    explain: bool = False
-    trace_id: str | None = None  # from the request's own traceparent, when it has one
-
-
-@dataclass(frozen=True)
-class Decision:
-    decision_id: uuid.UUID
-    trace_id: str
-    evaluation: Evaluation
-    evaluation_ns: int
-    decided_at: dt.datetime
-
-
-def decision_event(
-    tenant_id: uuid.UUID, actor: str, item: DecisionInput, decision: Decision
-) -> OutgoingEvent:
-    verdict, request = decision.evaluation.verdict, item.request
-    event = events_pb2.DecisionEvent(
-        tenant_id=str(tenant_id),
-        decision_id=str(decision.decision_id),
-        trace_id=decision.trace_id,
-        actor=actor,
-        agent_id=request.agent_id,
-        tool_name=request.tool_name,
-        transport=request.transport,
-        model_id=request.model_id,
-        action=ACTIONS[verdict.action],
-        reason=verdict.reason,
-        policy_id=verdict.policy_id,
-        policy_version=verdict.policy_version,
-        rule_id=verdict.rule_id,
-        bundle_hash=decision.evaluation.bundle_hash,
-        matched=decision.evaluation.matched,
-        shadow=[
-            decisions_pb2.Verdict(
-                action=ACTIONS[s.action],
-                reason=s.reason,
-                policy_id=s.policy_id,
-                policy_version=s.policy_version,
-                rule_id=s.rule_id,
-            )
-            for s in decision.evaluation.shadow
-        ],
-        evaluation_time_ns=decision.evaluation_ns,
-    )
-    event.time.FromDatetime(decision.decided_at)
-    if request.cost_estimate is not None:
-        event.cost_estimate = request.cost_estimate
-    return encode_decision(event)
 
 
 def failed_closed(bundle_hash: str = "") -> Evaluation:
@@ -108,17 +52,20 @@ class DecisionService:
         self._best_effort = best_effort
 
     async def evaluate(self, principal: Principal, item: DecisionInput) -> Decision:
-        return (await self.evaluate_batch(principal, [item]))[0]
+        principal.authorize(ops.EVALUATE)
+        return (await self._evaluate(principal, [item]))[0]
 
     async def evaluate_batch(
         self, principal: Principal, items: Sequence[DecisionInput]
     ) -> list[Decision]:
-        principal.require(Scope.DECISIONS_EVALUATE)
+        principal.authorize(ops.EVALUATE_BATCH)
+        return await self._evaluate(principal, items)
+
+    async def _evaluate(
+        self, principal: Principal, items: Sequence[DecisionInput]
+    ) -> list[Decision]:
         tenant_id = principal.require_tenant()
-        if not items:
-            raise InvalidArgument("at least one request is required", field="requests")
-        if len(items) > MAX_BATCH:
-            raise InvalidArgument(f"at most {MAX_BATCH} requests per batch", field="requests")
+        batch_size(len(items))
         bundle = await self._bundle(tenant_id)
         decisions = [self._decide(bundle, item) for item in items]
         await self._record(principal, tenant_id, items, decisions)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from fulcrum.audit.changes import record_changes
+from fulcrum.audit.outbox import record_changes
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
 from fulcrum.observability.metrics import DECISION_VOIDS, DECISION_VOIDS_FAILED

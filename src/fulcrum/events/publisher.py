@@ -25,18 +25,16 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 from nats.js.errors import APIError, ServiceUnavailableError
 
-from fulcrum.events.codec import OutgoingEvent
-from fulcrum.kit.errors import FulcrumError, ResourceExhausted, Unavailable
+from fulcrum.events.envelope import OutgoingEvent
+from fulcrum.kit.errors import FulcrumError, Overloaded, Unavailable
 from fulcrum.kit.logging import get_logger
 from fulcrum.observability.metrics import EVENT_PUBLISH_INFLIGHT, EVENT_PUBLISH_REFUSED
 
 log = get_logger(__name__)
 
 
-class EventPathSaturated(ResourceExhausted):
+class EventPathSaturated(Overloaded):
     """Too many events in flight: shed load now rather than queue without bound."""
-
-    http_status = 503
 
 
 class Unconfirmed(Exception):

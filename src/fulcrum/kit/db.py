@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
@@ -40,6 +41,11 @@ async def set_local(conn: AsyncConnection[TupleRow], name: str, value: str) -> N
 async def enter_tenant(conn: AsyncConnection[TupleRow], tenant_id: uuid.UUID) -> None:
     """Scope the rest of this transaction to ``tenant_id`` (RLS shows only its rows)."""
     await set_local(conn, TENANT_GUC, str(tenant_id))
+
+
+def enter_tenant_blocking(conn: psycopg.Connection[TupleRow], tenant_id: uuid.UUID) -> None:
+    """:func:`enter_tenant` on a plain (blocking) connection."""
+    conn.execute("SELECT set_config(%s, %s, true)", (TENANT_GUC, str(tenant_id)))
 
 
 @dataclass(frozen=True)

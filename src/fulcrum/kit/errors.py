@@ -6,23 +6,37 @@
     ├── PermissionDenied            permission_denied  a scope is missing
     ├── NotFound                    not_found          absent, or another tenant's
     ├── Conflict                    conflict           state forbids the change
-    ├── ResourceExhausted           resource_exhausted rate limit or back-pressure
+    ├── ResourceExhausted           resource_exhausted a rate limit; retry after a while
+    ├── Overloaded                  overloaded         back-pressure: shed now, retry soon
     ├── Unavailable                 unavailable        a dependency is down
     └── ConfigurationError          configuration      the process cannot start
 
-Each transport maps ``code`` to its status in exactly one place.
+Each transport maps ``code`` to its status in exactly one place, and carries the error's
+data the same way whatever raised it: ``retry_after_seconds`` (REST's Retry-After, gRPC's
+google.rpc.RetryInfo) and ``headers`` (REST headers, gRPC trailing metadata).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class FulcrumError(Exception):
     code = "internal"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        retry_after_seconds: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.retry_after_seconds = retry_after_seconds
+        self.headers: Mapping[str, str] = headers or {}
 
 
 class InvalidArgument(FulcrumError):
@@ -47,6 +61,10 @@ class Conflict(FulcrumError):
 
 class ResourceExhausted(FulcrumError):
     code = "resource_exhausted"
+
+
+class Overloaded(FulcrumError):
+    code = "overloaded"
 
 
 class Unavailable(FulcrumError):

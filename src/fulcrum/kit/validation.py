@@ -64,3 +64,16 @@ def future_time(value: dt.datetime | None, field: str) -> dt.datetime | None:
     if value <= dt.datetime.now(dt.UTC):
         raise InvalidArgument("must be in the future", field=field)
     return value
+
+
+MAX_BATCH = 100  # requests in one batch of decisions or one simulation
+
+
+def batch_size(count: int) -> int:
+    """The number of requests in a batch, once it is checked against the limits (both
+    doors, and the services, check it with these words)."""
+    if count < 1:
+        raise InvalidArgument("at least one request is required", field="requests")
+    if count > MAX_BATCH:
+        raise InvalidArgument(f"at most {MAX_BATCH} requests per batch", field="requests")
+    return count

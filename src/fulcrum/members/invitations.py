@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import uuid
 
-from fulcrum.audit.changes import record_change
+from fulcrum.audit.outbox import record_change
+from fulcrum.auth.operations import Operation
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope
 from fulcrum.kit.db import USER_GUC, Database, enter_tenant
 from fulcrum.kit.errors import NotFound, PermissionDenied
 from fulcrum.kit.validation import parse_uuid
+from fulcrum.members import operations as ops
 from fulcrum.members import repository as repo
 from fulcrum.members.models import Invitation, Member, MemberStatus
 
 
-def _user(principal: Principal) -> str:
-    principal.require(Scope.INVITATIONS_RESPOND)
+def _user(principal: Principal, operation: Operation) -> str:
+    principal.authorize(operation)
     if principal.external_user_id is None:
         raise PermissionDenied("invitations belong to signed-in users")
     return principal.external_user_id
@@ -72,7 +73,7 @@ class InvitationService:
         self._db = db
 
     async def list_mine(self, principal: Principal) -> list[Invitation]:
-        user = _user(principal)
+        user = _user(principal, ops.LIST_INVITATIONS)
         async with self._db.tx({USER_GUC: user}) as conn:
             pending = await repo.invitations_of(conn, user)
             found = []
@@ -84,13 +85,13 @@ class InvitationService:
         return found
 
     async def accept(self, principal: Principal, invitation_id: str) -> Member:
-        user = _user(principal)
+        user = _user(principal, ops.ACCEPT_INVITATION)
         async with self._db.tx({USER_GUC: user}) as conn:
             invited = await _pending(conn, user, parse_uuid(invitation_id, "invitation_id"))
             return await activate(conn, invited, actor=principal.actor)
 
     async def decline(self, principal: Principal, invitation_id: str) -> None:
-        user = _user(principal)
+        user = _user(principal, ops.DECLINE_INVITATION)
         async with self._db.tx({USER_GUC: user}) as conn:
             invited = await _pending(conn, user, parse_uuid(invitation_id, "invitation_id"))
             await repo.delete(conn, invited.id)

@@ -13,13 +13,14 @@ import re
 import uuid
 
 from fulcrum.api_keys.service import ensure_grantable, revoke_member_keys
-from fulcrum.audit.changes import record_change
+from fulcrum.audit.outbox import record_change
 from fulcrum.auth.principal import Principal, PrincipalKind
-from fulcrum.auth.scopes import ROLE_SCOPES, Role, Scope, parse_role
+from fulcrum.auth.scopes import ROLE_SCOPES, Role, parse_role
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
 from fulcrum.kit.validation import parse_uuid
+from fulcrum.members import operations as ops
 from fulcrum.members import repository as repo
 from fulcrum.members.models import Member, MemberStatus
 
@@ -52,7 +53,7 @@ class MemberService:
     async def list(
         self, principal: Principal, *, size: int | None, token: str | None
     ) -> tuple[list[Member], str]:
-        principal.require(Scope.MEMBERS_READ)
+        principal.authorize(ops.LIST)
         tenant_id = principal.require_tenant()
         limit = page_size(size)
         after = decode_cursor(token)
@@ -63,7 +64,7 @@ class MemberService:
         return paginate(members, limit, lambda m: Cursor(m.created_at, str(m.id)))
 
     async def get(self, principal: Principal, member_id: str) -> Member:
-        principal.require(Scope.MEMBERS_READ)
+        principal.authorize(ops.GET)
         tenant_id = principal.require_tenant()
         mid = parse_uuid(member_id, "member_id")
         async with self._db.tenant_tx(tenant_id) as conn:
@@ -74,7 +75,7 @@ class MemberService:
 
     async def add(self, principal: Principal, *, external_user_id: str, role: str) -> Member:
         """Invite ``external_user_id``: the membership counts once the user accepts it."""
-        principal.require(Scope.MEMBERS_MANAGE)
+        principal.authorize(ops.ADD)
         tenant_id = principal.require_tenant()
         user = parse_external_user_id(external_user_id)
         new_role = parse_role(role)
@@ -106,7 +107,7 @@ class MemberService:
         return member
 
     async def update_role(self, principal: Principal, member_id: str, role: str) -> Member:
-        principal.require(Scope.MEMBERS_MANAGE)
+        principal.authorize(ops.UPDATE_ROLE)
         tenant_id = principal.require_tenant()
         mid = parse_uuid(member_id, "member_id")
         new_role = parse_role(role)
@@ -140,7 +141,7 @@ class MemberService:
         return updated
 
     async def remove(self, principal: Principal, member_id: str) -> None:
-        principal.require(Scope.MEMBERS_MANAGE)
+        principal.authorize(ops.REMOVE)
         tenant_id = principal.require_tenant()
         mid = parse_uuid(member_id, "member_id")
         async with self._db.tenant_tx(tenant_id) as conn:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fulcrum.audit.changes import record_change
+from fulcrum.audit.outbox import record_change
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope
 from fulcrum.engine.model import Action
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import Conflict, InvalidArgument, NotFound
 from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
 from fulcrum.kit.validation import parse_uuid
+from fulcrum.policies import operations as ops
 from fulcrum.policies import repository as repo
 from fulcrum.policies.documents import validated_document
 from fulcrum.policies.models import Policy, PolicyStatus, PolicyVersion
@@ -49,7 +49,7 @@ class PolicyService:
         self._notifier = notifier
 
     async def create(self, principal: Principal, raw: str | bytes | dict[str, Any]) -> Policy:
-        principal.require(Scope.POLICIES_WRITE)
+        principal.authorize(ops.CREATE)
         tenant_id = principal.require_tenant()
         doc = validated_document(raw)
         async with self._db.tenant_tx(tenant_id) as conn:
@@ -78,7 +78,7 @@ class PolicyService:
         return created
 
     async def get(self, principal: Principal, policy_id: str) -> Policy:
-        principal.require(Scope.POLICIES_READ)
+        principal.authorize(ops.GET)
         tenant_id = principal.require_tenant()
         pid = parse_uuid(policy_id, "policy_id")
         async with self._db.tenant_tx(tenant_id) as conn:
@@ -90,7 +90,7 @@ class PolicyService:
     async def get_version(
         self, principal: Principal, policy_id: str, version: int
     ) -> PolicyVersion:
-        principal.require(Scope.POLICIES_READ)
+        principal.authorize(ops.GET_VERSION)
         tenant_id = principal.require_tenant()
         pid = parse_uuid(policy_id, "policy_id")
         if version < 1:
@@ -104,7 +104,7 @@ class PolicyService:
     async def list(
         self, principal: Principal, *, size: int | None, token: str | None, status: str | None
     ) -> tuple[list[Policy], str]:
-        principal.require(Scope.POLICIES_READ)
+        principal.authorize(ops.LIST)
         tenant_id = principal.require_tenant()
         limit = page_size(size)
         wanted = parse_status(status)
@@ -118,7 +118,7 @@ class PolicyService:
     async def update(
         self, principal: Principal, policy_id: str, raw: str | bytes | dict[str, Any]
     ) -> Policy:
-        principal.require(Scope.POLICIES_WRITE)
+        principal.authorize(ops.UPDATE)
         tenant_id = principal.require_tenant()
         pid = parse_uuid(policy_id, "policy_id")
         doc = validated_document(raw)
@@ -159,7 +159,7 @@ class PolicyService:
     async def set_status(
         self, principal: Principal, policy_id: str, status: PolicyStatus
     ) -> Policy:
-        principal.require(Scope.POLICIES_WRITE)
+        principal.authorize(ops.SET_STATUS)
         tenant_id = principal.require_tenant()
         pid = parse_uuid(policy_id, "policy_id")
         change: PolicyChange | None = None

@@ -60,17 +60,23 @@ class RateDecision:
 
 
 class RateLimited(ResourceExhausted):
+    """Refused by a bucket; carries the rate-limit headers, and a retry time unless waiting
+    is futile (a batch larger than the burst)."""
+
     def __init__(self, decision: RateDecision) -> None:
         exceeded = f"rate limit exceeded ({decision.limited_by}): {decision.cost} requested"
         if decision.fits:
-            super().__init__(
+            message = (
                 f"{exceeded}, {decision.remaining} available; retry after "
                 f"{decision.retry_after_seconds}s"
             )
         else:
-            super().__init__(
-                f"{exceeded}, more than its burst of {decision.limit}: send smaller batches"
-            )
+            message = f"{exceeded}, more than its burst of {decision.limit}: send smaller batches"
+        super().__init__(
+            message,
+            retry_after_seconds=decision.retry_after_seconds if decision.fits else None,
+            headers=decision.headers(),
+        )
         self.decision = decision
 
 

@@ -8,15 +8,16 @@ from contextlib import asynccontextmanager
 
 from fulcrum.api_keys.models import IssuedKey
 from fulcrum.api_keys.service import issue_key
-from fulcrum.audit.changes import record_change
+from fulcrum.audit.outbox import record_change
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import ROLE_SCOPES, Role, Scope
+from fulcrum.auth.scopes import ROLE_SCOPES, Role
 from fulcrum.kit.db import Database, PlatformRefused
 from fulcrum.kit.errors import Conflict, NotFound, Unauthenticated
 from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.kit.validation import display_name, parse_uuid
 from fulcrum.members.service import add_owner, parse_external_user_id
+from fulcrum.tenants import operations as ops
 from fulcrum.tenants import repository as repo
 from fulcrum.tenants.models import Tenant, TenantStatus
 from fulcrum.tenants.repository import Conn
@@ -43,7 +44,7 @@ class TenantService:
         self, principal: Principal, *, name: str, owner_user_id: str | None = None
     ) -> tuple[Tenant, IssuedKey]:
         """Create a tenant with its first owner key (and owner member, when given)."""
-        principal.require(Scope.TENANTS_ADMIN)
+        principal.authorize(ops.CREATE)
         name = display_name(name)
         owner = parse_external_user_id(owner_user_id, "owner_user_id") if owner_user_id else None
         tenant_id = uuid.uuid4()
@@ -76,7 +77,7 @@ class TenantService:
         return tenant, issued
 
     async def get(self, principal: Principal, tenant_id: str) -> Tenant:
-        principal.require(Scope.TENANTS_ADMIN)
+        principal.authorize(ops.GET)
         tid = parse_uuid(tenant_id, "tenant_id")
         async with self._platform(principal) as conn:
             tenant = await repo.get(conn, tid)
@@ -87,7 +88,7 @@ class TenantService:
     async def list(
         self, principal: Principal, *, size: int | None, token: str | None
     ) -> tuple[list[Tenant], str]:
-        principal.require(Scope.TENANTS_ADMIN)
+        principal.authorize(ops.LIST)
         limit = page_size(size)
         after = decode_cursor(token)
         if after is not None:
@@ -99,7 +100,7 @@ class TenantService:
     async def set_status(
         self, principal: Principal, tenant_id: str, status: TenantStatus
     ) -> Tenant:
-        principal.require(Scope.TENANTS_ADMIN)
+        principal.authorize(ops.SET_STATUS)
         tid = parse_uuid(tenant_id, "tenant_id")
         async with self._platform(principal, tid) as conn:
             before = await repo.get(conn, tid)

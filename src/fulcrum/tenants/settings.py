@@ -10,15 +10,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from fulcrum.audit.changes import record_change
+from fulcrum.audit.outbox import record_change
 from fulcrum.auth.limits import PLAN_LIMITS, Plan, RateLimits
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope
 from fulcrum.engine.model import Action
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import InvalidArgument, NotFound
 from fulcrum.policies.notify import PolicyChange, PolicyChangeNotifier
 from fulcrum.policies.service import set_default_action
+from fulcrum.tenants import operations as ops
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.repository import Conn
 
@@ -82,7 +82,7 @@ class SettingsService:
         self._notifier = notifier
 
     async def get(self, principal: Principal) -> TenantSettings:
-        principal.require(Scope.SETTINGS_READ)
+        principal.authorize(ops.GET_SETTINGS)
         async with self._db.tenant_tx(principal.require_tenant()) as conn:
             return await self._read(conn)
 
@@ -99,7 +99,7 @@ class SettingsService:
         default_action: str | None = None,
         rate_limit: dict[str, float | None] | None = None,
     ) -> TenantSettings:
-        principal.require(Scope.SETTINGS_MANAGE)
+        principal.authorize(ops.UPDATE_SETTINGS)
         tenant_id = principal.require_tenant()
         action = parse_action(default_action, "default_action") if default_action else None
         change: PolicyChange | None = None

@@ -12,9 +12,9 @@ from fulcrum.container import build_services
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.logging import get_logger
 from fulcrum.runtime import Resources
+from fulcrum.serving.http import embedded_server
 from fulcrum.transports.grpc.server import create_server, track_readiness
 from fulcrum.transports.rest.app import create_app
-from fulcrum.transports.rest.server import embedded_server
 from fulcrum.transports.tls import ReloadingTLS, api_certificate
 
 log = get_logger(__name__)

@@ -24,13 +24,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from fulcrum.audit.chain import PreparedEntry
-from fulcrum.events.codec import UndecodableEvent
+from fulcrum.audit.intake import prepare_event
+from fulcrum.audit.writer import LedgerWriter
+from fulcrum.events.envelope import UndecodableEvent
 from fulcrum.events.pull import ContinuousPull
 from fulcrum.events.streams import STREAM, SUBJECTS
 from fulcrum.kit.logging import get_logger
 from fulcrum.observability.metrics import WORKER_LAG, WORKER_PENDING, WORKER_SET_ASIDE
-from fulcrum.worker.intake import prepare_event
-from fulcrum.worker.writer import LedgerWriter
 
 log = get_logger(__name__)
 

@@ -11,18 +11,18 @@ import signal
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from fulcrum.audit.anchor_publisher import AnchorPublisher
 from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
+from fulcrum.audit.writer import LedgerWriter
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import conninfo
 from fulcrum.kit.logging import get_logger
 from fulcrum.kit.secrets import Secrets
 from fulcrum.runtime import Resources
-from fulcrum.transports.rest import health
-from fulcrum.transports.rest.server import embedded_server
-from fulcrum.worker.anchoring import AnchorPublisher
+from fulcrum.serving import health
+from fulcrum.serving.http import embedded_server
 from fulcrum.worker.consumer import LedgerConsumer
-from fulcrum.worker.relay import Housekeeper
-from fulcrum.worker.writer import LedgerWriter
+from fulcrum.worker.housekeeping import Housekeeper
 
 log = get_logger(__name__)
 

@@ -19,7 +19,7 @@ from fulcrum.audit.anchors import (
 from fulcrum.audit.chain import record_hash
 from fulcrum.audit.checkpoints import Checkpoint, CheckpointSigner, CheckpointVerifier
 from fulcrum.audit.records import LedgerRecord
-from fulcrum.audit.verify import AnchorLog, VerificationResult, verify_chain
+from fulcrum.audit.verify_chain import AnchorLog, VerificationResult, verify_chain
 from tests.unit.audit.ledger import OTHER_TENANT, TENANT, private_key_pem, signed_chain
 
 Ledger = tuple[list[LedgerRecord], list[Checkpoint]]

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from fulcrum.audit.anchors import anchor_fields
-from fulcrum.audit.bundle import UnusableBundle, header_fields, record_fields, verify_bundle
+from fulcrum.audit.bundle import UnusableBundle, header_fields, verify_bundle
 from fulcrum.audit.checkpoints import CheckpointSigner, CheckpointVerifier
+from fulcrum.audit.wire import record_line
 from tests.unit.audit.ledger import TENANT, private_key_pem, signed_chain
 
 COUNT = 45  # checkpoints and anchors at 15, 30 and 45
@@ -29,7 +30,7 @@ def lines(signer: CheckpointSigner) -> list[dict[str, Any]]:
         header_fields(TENANT, 1, None, None, verifier),
         *({"type": "checkpoint", **anchor_fields(cp)} for cp in cps),
         *({"type": "anchor", **anchor_fields(cp)} for cp in cps),
-        *(record_fields(r) for r in records),
+        *(record_line(r) for r in records),
     ]
 
 

@@ -11,7 +11,7 @@ import pytest
 from fulcrum.audit.chain import record_hash
 from fulcrum.audit.checkpoints import Checkpoint, CheckpointSigner, CheckpointVerifier
 from fulcrum.audit.records import GENESIS_HASH, LedgerRecord
-from fulcrum.audit.verify import VerificationResult, verify_chain
+from fulcrum.audit.verify_chain import VerificationResult, verify_chain
 from tests.unit.audit.ledger import (
     OTHER_TENANT,
     SIGNED_AT,

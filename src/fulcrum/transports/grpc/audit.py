@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
-from fulcrum.audit.records import LedgerRecord
+from fulcrum.audit import operations as ops
 from fulcrum.audit.service import AuditQuery
+from fulcrum.audit.wire import record_message
 from fulcrum.container import Services
+from fulcrum.kit.timestamps import from_timestamp
 from fulcrum.pb.v1 import audit_pb2, audit_pb2_grpc
-from fulcrum.transports.grpc.convert import from_timestamp, timestamp
-from fulcrum.transports.grpc.interceptor import current_principal
+from fulcrum.transports.grpc.auth import current_principal, rpcs
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def record(r: LedgerRecord) -> audit_pb2.AuditRecord:
-    e = r.entry
-    return audit_pb2.AuditRecord(
-        seq=r.seq,
-        event_id=str(e.event_id),
-        kind=e.kind.value,
-        time=timestamp(e.occurred_at),
-        trace_id=e.trace_id,
-        actor=e.actor,
-        action=e.action,
-        resource_type=e.resource_type,
-        resource_id=e.resource_id,
-        outcome=e.outcome,
-        agent_id=e.agent_id,
-        tool_name=e.tool_name,
-        details_json=json.dumps(e.details, sort_keys=True),
-        prev_hash=r.prev_hash.hex(),
-        hash=r.hash.hex(),
-    )
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
@@ -67,14 +46,14 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             current_principal.get(), query, size=request.page_size, token=request.page_token
         )
         return audit_pb2.ListAuditRecordsResponse(
-            records=[record(r) for r in records], next_page_token=token
+            records=[record_message(r) for r in records], next_page_token=token
         )
 
     async def GetAuditRecord(  # noqa: N802
         self, request: audit_pb2.GetAuditRecordRequest, context: Context
     ) -> audit_pb2.GetAuditRecordResponse:
         found = await self._audit.get(current_principal.get(), request.seq)
-        return audit_pb2.GetAuditRecordResponse(record=record(found))
+        return audit_pb2.GetAuditRecordResponse(record=record_message(found))
 
     async def ExportAuditRecords(  # noqa: N802
         self, request: audit_pb2.ExportAuditRecordsRequest, context: Context
@@ -83,7 +62,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             current_principal.get(), request.from_seq, request.to_seq or None
         )
         async for found in records:
-            yield audit_pb2.ExportAuditRecordsResponse(record=record(found))
+            yield audit_pb2.ExportAuditRecordsResponse(record=record_message(found))
 
     async def VerifyAuditLedger(  # noqa: N802
         self, request: audit_pb2.VerifyAuditLedgerRequest, context: Context
@@ -98,3 +77,19 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             problem=result.problem or "",
             detail=result.detail,
         )
+
+
+SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
+OPERATIONS = rpcs(
+    SERVICE,
+    {
+        "ListAuditRecords": ops.LIST,
+        "GetAuditRecord": ops.GET,
+        "ExportAuditRecords": ops.EXPORT,
+        "VerifyAuditLedger": ops.VERIFY,
+    },
+)
+
+
+def register(server: grpc.aio.Server, services: Services) -> None:
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(services), server)

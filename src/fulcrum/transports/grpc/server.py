@@ -12,34 +12,24 @@ from grpc_reflection.v1alpha import reflection
 
 from fulcrum.container import Services
 from fulcrum.kit.logging import get_logger
-from fulcrum.pb.v1 import (
-    api_keys_pb2,
-    api_keys_pb2_grpc,
-    audit_pb2,
-    audit_pb2_grpc,
-    decisions_pb2,
-    decisions_pb2_grpc,
-    invitations_pb2,
-    invitations_pb2_grpc,
-    members_pb2,
-    members_pb2_grpc,
-    policies_pb2,
-    policies_pb2_grpc,
-    settings_pb2,
-    settings_pb2_grpc,
-    tenants_pb2,
-    tenants_pb2_grpc,
-)
 from fulcrum.runtime import Resources
-from fulcrum.transports.grpc.audit import AuditServicer
-from fulcrum.transports.grpc.decisions import DecisionServicer, PolicyServicer, SettingsServicer
-from fulcrum.transports.grpc.identity import (
-    ApiKeyServicer,
-    InvitationServicer,
-    MemberServicer,
-    TenantServicer,
+from fulcrum.transports.grpc import (
+    api_keys,
+    audit,
+    decisions,
+    invitations,
+    members,
+    policies,
+    settings,
+    tenants,
 )
-from fulcrum.transports.grpc.interceptor import AuthInterceptor
+from fulcrum.transports.grpc.auth import Gate
+from fulcrum.transports.grpc.interceptor import GuardInterceptor
+
+# The servicer modules: each holds one service's RPCs, the operation each serves, and how
+# to register it.
+DOORS = (tenants, members, invitations, api_keys, policies, decisions, settings, audit)
+RPC_OPERATIONS = {rpc: op for door in DOORS for rpc, op in door.OPERATIONS.items()}
 
 log = get_logger(__name__)
 
@@ -58,7 +48,9 @@ def create_server(
     TLS-terminating proxy)."""
     s = resources.settings
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(services.authenticator, services.rate_limiter)],
+        interceptors=[
+            GuardInterceptor(Gate(services.authenticator, services.rate_limiter, RPC_OPERATIONS))
+        ],
         maximum_concurrent_rpcs=s.grpc_max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -72,26 +64,11 @@ def create_server(
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(services), server)
-    members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(services), server)
-    invitations_pb2_grpc.add_InvitationServiceServicer_to_server(
-        InvitationServicer(services), server
-    )
-    api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(services), server)
-    policies_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(services), server)
-    decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(services), server)
-    settings_pb2_grpc.add_SettingsServiceServicer_to_server(SettingsServicer(services), server)
-    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(services), server)
+    for door in DOORS:
+        door.register(server, services)
     service_names = [
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
-        members_pb2.DESCRIPTOR.services_by_name["MemberService"].full_name,
-        invitations_pb2.DESCRIPTOR.services_by_name["InvitationService"].full_name,
-        api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
-        policies_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
-        decisions_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
-        settings_pb2.DESCRIPTOR.services_by_name["SettingsService"].full_name,
-        audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+        *(door.SERVICE for door in DOORS),
     ]
     if s.reflection_enabled:
         reflection.enable_server_reflection([*service_names, reflection.SERVICE_NAME], server)

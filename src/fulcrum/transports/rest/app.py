@@ -11,12 +11,12 @@ from starlette.middleware.cors import CORSMiddleware
 from fulcrum import __version__
 from fulcrum.container import Services
 from fulcrum.runtime import Resources
+from fulcrum.serving import health
 from fulcrum.transports.rest import (
     api_keys,
     audit,
     decisions,
     errors,
-    health,
     invitations,
     members,
     policies,

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from fulcrum.audit import operations as ops
 from fulcrum.audit.records import LedgerRecord
 from fulcrum.audit.service import AuditQuery
+from fulcrum.audit.wire import record_body
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope
-from fulcrum.transports.rest.auth import RequireScopes, services_of
+from fulcrum.transports.rest.auth import allowed, services_of
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-Reader = Annotated[Principal, Depends(RequireScopes(Scope.AUDIT_READ))]
 
 
 class AuditRecordOut(BaseModel):
@@ -38,26 +37,9 @@ class AuditRecordOut(BaseModel):
     prev_hash: str
     hash: str
 
-    @classmethod
-    def of(cls, r: LedgerRecord) -> AuditRecordOut:
-        e = r.entry
-        return cls(
-            seq=r.seq,
-            event_id=str(e.event_id),
-            kind=e.kind.value,
-            occurred_at=e.occurred_at,
-            trace_id=e.trace_id,
-            actor=e.actor,
-            action=e.action,
-            resource_type=e.resource_type,
-            resource_id=e.resource_id,
-            outcome=e.outcome,
-            agent_id=e.agent_id,
-            tool_name=e.tool_name,
-            details=e.details,
-            prev_hash=r.prev_hash.hex(),
-            hash=r.hash.hex(),
-        )
+
+def _record(value: LedgerRecord) -> AuditRecordOut:
+    return AuditRecordOut.model_validate(record_body(value))
 
 
 class AuditPage(BaseModel):
@@ -74,22 +56,26 @@ class VerificationOut(BaseModel):
 
 
 class AuditFilterIn(BaseModel):
+    """The filters of a listing (query parameters; their limits are the service's)."""
+
     model_config = ConfigDict(extra="forbid")
 
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
-    agent_id: str = Field(default="", max_length=256)
-    tool_name: str = Field(default="", max_length=256)
-    action: str = Field(default="", max_length=256)
-    actor: str = Field(default="", max_length=256)
-    trace_id: str = Field(default="", max_length=256)
-    page_size: int = Field(default=0, ge=0, le=200)
-    page_token: str = Field(default="", max_length=32)
+    agent_id: str = ""
+    tool_name: str = ""
+    action: str = ""
+    actor: str = ""
+    trace_id: str = ""
+    page_size: int = 0
+    page_token: str = ""
 
 
 @router.get("/records")
 async def list_records(
-    request: Request, who: Reader, q: Annotated[AuditFilterIn, Query()]
+    request: Request,
+    who: Annotated[Principal, allowed(ops.LIST)],
+    q: Annotated[AuditFilterIn, Query()],
 ) -> AuditPage:
     query = AuditQuery(
         q.start_time, q.end_time, q.agent_id, q.tool_name, q.action, q.actor, q.trace_id
@@ -97,26 +83,28 @@ async def list_records(
     records, token = await services_of(request).audit.list(
         who, query, size=q.page_size, token=q.page_token
     )
-    return AuditPage(records=[AuditRecordOut.of(r) for r in records], next_page_token=token)
+    return AuditPage(records=[_record(r) for r in records], next_page_token=token)
 
 
 @router.get("/records/{seq}")
-async def get_record(seq: int, request: Request, who: Reader) -> AuditRecordOut:
-    return AuditRecordOut.of(await services_of(request).audit.get(who, seq))
+async def get_record(
+    seq: int, request: Request, who: Annotated[Principal, allowed(ops.GET)]
+) -> AuditRecordOut:
+    return _record(await services_of(request).audit.get(who, seq))
 
 
 @router.get("/export", response_class=StreamingResponse)
 async def export_records(
     request: Request,
-    who: Reader,
-    from_seq: Annotated[int, Query(ge=0)] = 1,
-    to_seq: Annotated[int, Query(ge=0)] = 0,
+    who: Annotated[Principal, allowed(ops.EXPORT)],
+    from_seq: int = 1,
+    to_seq: int = 0,
 ) -> StreamingResponse:
     records = await services_of(request).audit.export(who, from_seq, to_seq or None)
 
     async def lines() -> AsyncIterator[bytes]:
         async for record in records:
-            yield (json.dumps(AuditRecordOut.of(record).model_dump(mode="json")) + "\n").encode()
+            yield (_record(record).model_dump_json() + "\n").encode()
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
@@ -124,9 +112,9 @@ async def export_records(
 @router.post("/verify")
 async def verify_ledger(
     request: Request,
-    who: Reader,
-    from_seq: Annotated[int, Query(ge=0)] = 1,
-    to_seq: Annotated[int, Query(ge=0)] = 0,
+    who: Annotated[Principal, allowed(ops.VERIFY)],
+    from_seq: int = 1,
+    to_seq: int = 0,
 ) -> VerificationOut:
     result = await services_of(request).audit.verify(who, from_seq, to_seq or None)
     return VerificationOut(

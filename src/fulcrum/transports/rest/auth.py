@@ -1,5 +1,7 @@
-"""HasScope for REST: every route declares ``RequireScopes(...)``; the :class:`Gate`
-middleware enforces it, before the route reads a byte of the body.
+"""HasScope for REST: every route declares the operation it serves
+(``who: Annotated[Principal, allowed(ops.X)]``, the operation from its domain's
+``operations`` table); the :class:`Gate` middleware enforces it, before the route reads a
+byte of the body.
 
 FastAPI reads and parses a request's body before it runs the route's dependencies, so a
 dependency that authenticates comes too late: an unauthenticated client could make the API
@@ -8,10 +10,11 @@ declaration (collected once, at app creation), authenticates, checks the scopes 
 the rate limit; the dependency only hands the admitted principal to the route. A route with
 no declaration is refused (fail closed), except the public ones (health, docs).
 
-A route that answers many decisions in one call declares ``per_item=True``: the gate
+A route whose operation is ``per_item`` answers many requests in one call: the gate
 charges nothing, and the route charges one token per item itself, once its body is
-validated, with :func:`charge` (all or none). A ``user_only`` route serves a signed-in user
-outside any tenant (their own invitations); no other route can be reached by that user.
+validated, with :func:`charge` (all or none). A ``user_only`` operation serves a signed-in
+user outside any tenant (their own invitations); no other route can be reached by that
+user.
 """
 
 from __future__ import annotations
@@ -21,17 +24,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from fastapi import Request, Response
+from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fulcrum.auth.operations import Operation
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope as ApiScope
 from fulcrum.container import Services
 from fulcrum.kit.errors import PermissionDenied, Unauthenticated
+from fulcrum.kit.validation import batch_size
 from fulcrum.ratelimit.limiter import RateDecision
 from fulcrum.transports.rest.errors import answer
 
@@ -48,30 +52,28 @@ class Caller:
     client_host: str | None
 
 
-class RequireScopes:
-    """A route's access declaration (and, as a FastAPI dependency, the admitted principal)."""
+class Authorize:
+    """A route's access: the operation it serves (and, as a FastAPI dependency, the
+    admitted principal)."""
 
-    def __init__(self, *scopes: ApiScope, user_only: bool = False, per_item: bool = False) -> None:
-        if not scopes:
-            raise ValueError("a route must declare at least one scope")
-        self.scopes = scopes
-        self.user_only = user_only
-        self.per_item = per_item
+    def __init__(self, operation: Operation) -> None:
+        self.operation = operation
 
     async def admit(
         self, services: Services, caller: Caller
     ) -> tuple[Principal, RateDecision | None]:
-        """Authenticate, check the scopes, charge the rate limit; raise to refuse."""
+        """Authenticate, check the operation's scopes, charge the rate limit; raise to
+        refuse."""
         principal = await services.authenticator.authenticate(
             caller.authorization,
             caller.tenant_hint,
-            user_only=self.user_only,
+            user_only=self.operation.user_only,
             client=caller.client_host,
         )
         tenant = str(principal.tenant_id) if principal.tenant_id else None
         structlog.contextvars.bind_contextvars(tenant_id=tenant)
-        principal.require(*self.scopes)
-        if self.per_item:
+        principal.require(*self.operation.scopes)
+        if self.operation.per_item:
             return principal, None
         return principal, await services.rate_limiter.check(principal)
 
@@ -82,11 +84,17 @@ class RequireScopes:
         return principal
 
 
-async def charge(request: Request, response: Response, principal: Principal, cost: int = 1) -> None:
-    """Charge ``cost`` tokens at once (all or none) and put the limit's headers on the answer."""
-    decision = await services_of(request).rate_limiter.check(principal, cost)
-    if decision is not None:
-        response.headers.update(decision.headers())
+def allowed(operation: Operation) -> Any:
+    """How a route declares the operation it serves:
+    ``who: Annotated[Principal, allowed(ops.CREATE)]``."""
+    return Depends(Authorize(operation))
+
+
+async def charge(request: Request, principal: Principal, items: int) -> dict[str, str]:
+    """Charge a batch of ``items`` (checked against the batch limit first) at one token
+    each, all or none; the rate limit's headers, for the answer."""
+    decision = await services_of(request).rate_limiter.check(principal, batch_size(items))
+    return decision.headers() if decision is not None else {}
 
 
 def services_of(request: Request) -> Services:
@@ -94,8 +102,8 @@ def services_of(request: Request) -> Services:
     return services
 
 
-def declarations(dependant: Dependant) -> list[RequireScopes]:
-    found = [d.call for d in dependant.dependencies if isinstance(d.call, RequireScopes)]
+def declarations(dependant: Dependant) -> list[Authorize]:
+    found = [d.call for d in dependant.dependencies if isinstance(d.call, Authorize)]
     for sub in dependant.dependencies:
         found += declarations(sub)
     return found
@@ -117,7 +125,7 @@ class Public:
 
 
 PUBLIC = Public()
-Access = RequireScopes | Public | None  # None: nothing declared, so refused
+Access = Authorize | Public | None  # None: nothing declared, so refused
 
 
 @dataclass(frozen=True)

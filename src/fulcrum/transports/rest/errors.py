@@ -8,11 +8,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from fulcrum.authn.authenticator import AuthThrottled
 from fulcrum.kit.dependencies import TRANSACTION_CONFLICTS, dependency_error
 from fulcrum.kit.errors import FulcrumError
 from fulcrum.kit.logging import get_logger
-from fulcrum.ratelimit.limiter import RateLimited
 
 log = get_logger(__name__)
 
@@ -23,6 +21,7 @@ STATUS = {
     "not_found": 404,
     "conflict": 409,
     "resource_exhausted": 429,
+    "overloaded": 503,
     "unavailable": 503,
 }
 
@@ -41,14 +40,13 @@ def _field_path(loc: tuple[object, ...]) -> str:
 
 def answer(exc: Exception) -> JSONResponse:
     """The response for an error raised anywhere in a request: a route, the gate, a store."""
-    if isinstance(exc, RateLimited):
-        return JSONResponse(error_body(exc.code, exc.message), 429, exc.decision.headers())
-    if isinstance(exc, AuthThrottled):
-        retry = {"Retry-After": str(exc.retry_after_seconds)}
-        return JSONResponse(error_body(exc.code, exc.message), 429, retry)
     if isinstance(exc, FulcrumError):
-        status = getattr(exc, "http_status", None) or STATUS.get(exc.code, 500)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        status = STATUS.get(exc.code, 500)
+        headers = dict(exc.headers)
+        if exc.retry_after_seconds is not None:
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers)
     known = dependency_error(exc)
     if known is not None:

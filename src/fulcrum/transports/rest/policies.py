@@ -6,26 +6,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope
+from fulcrum.decisions.wire import evaluation_body
 from fulcrum.kit.errors import InvalidArgument
+from fulcrum.policies import operations as ops
 from fulcrum.policies.models import Policy, PolicyStatus
-from fulcrum.transports.rest.auth import RequireScopes, charge, services_of
-from fulcrum.transports.rest.decision_schemas import (
-    EvaluationOut,
-    SimulateIn,
-    SimulateOut,
-    SimulationOut,
-)
+from fulcrum.policies.wire import policy_body, version_body
+from fulcrum.transports.rest.auth import allowed, charge, services_of
+from fulcrum.transports.rest.bodies import StrictBody
+from fulcrum.transports.rest.decisions import DecisionIn, EvaluationOut
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
-Reader = Annotated[Principal, Depends(RequireScopes(Scope.POLICIES_READ))]
-Writer = Annotated[Principal, Depends(RequireScopes(Scope.POLICIES_WRITE))]
-# A simulation evaluates every request it carries: one token each (see decisions.py).
-Simulator = Annotated[Principal, Depends(RequireScopes(Scope.POLICIES_READ, per_item=True))]
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 DOCUMENT_BODY = {
@@ -50,20 +44,6 @@ class PolicyOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
-    @classmethod
-    def of(cls, p: Policy) -> PolicyOut:
-        return cls(
-            id=str(p.id),
-            name=p.name,
-            status=p.status.value,
-            mode=p.mode,
-            priority=p.priority,
-            version=p.current_version,
-            document=p.document,
-            created_at=p.created_at,
-            updated_at=p.updated_at,
-        )
-
 
 class PolicyPage(BaseModel):
     policies: list[PolicyOut]
@@ -78,6 +58,24 @@ class PolicyVersionOut(BaseModel):
     created_at: dt.datetime
 
 
+class SimulateIn(StrictBody):
+    policy: dict[str, Any] | str
+    requests: list[DecisionIn]
+
+
+class SimulationOut(BaseModel):
+    with_draft: EvaluationOut
+    current: EvaluationOut
+
+
+class SimulateOut(BaseModel):
+    results: list[SimulationOut]
+
+
+def _policy(p: Policy) -> PolicyOut:
+    return PolicyOut.model_validate(policy_body(p))
+
+
 async def document_of(request: Request) -> str | bytes:
     """The raw body: YAML when the content type says so, JSON otherwise."""
     body = await request.body()
@@ -90,15 +88,17 @@ async def document_of(request: Request) -> str | bytes:
 
 
 @router.post("", status_code=201, openapi_extra=DOCUMENT_BODY)
-async def create_policy(request: Request, who: Writer) -> PolicyOut:
+async def create_policy(
+    request: Request, who: Annotated[Principal, allowed(ops.CREATE)]
+) -> PolicyOut:
     policy = await services_of(request).policies.create(who, await document_of(request))
-    return PolicyOut.of(policy)
+    return _policy(policy)
 
 
 @router.get("")
 async def list_policies(
     request: Request,
-    who: Reader,
+    who: Annotated[Principal, allowed(ops.LIST)],
     page_size: Annotated[int, Query(ge=0, le=200)] = 0,
     page_token: Annotated[str, Query(max_length=512)] = "",
     status: Annotated[str, Query(max_length=16)] = "",
@@ -106,64 +106,74 @@ async def list_policies(
     policies, token = await services_of(request).policies.list(
         who, size=page_size, token=page_token, status=status
     )
-    return PolicyPage(policies=[PolicyOut.of(p) for p in policies], next_page_token=token)
+    return PolicyPage(policies=[_policy(p) for p in policies], next_page_token=token)
 
 
 @router.post(":simulate")
 async def simulate_policy(
-    body: SimulateIn, request: Request, response: Response, who: Simulator
+    body: SimulateIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Principal, allowed(ops.SIMULATE)],
 ) -> SimulateOut:
-    await charge(request, response, who, cost=max(1, len(body.requests)))
+    response.headers.update(await charge(request, who, items=len(body.requests)))
     items = [item.to_input().request for item in body.requests]
     results = await services_of(request).simulations.simulate(who, body.policy, items)
-    return SimulateOut(
-        results=[
-            SimulationOut(
-                with_draft=EvaluationOut.of(r.with_draft), current=EvaluationOut.of(r.current)
-            )
-            for r in results
-        ]
+    return SimulateOut.model_validate(
+        {
+            "results": [
+                {"with_draft": evaluation_body(r.with_draft), "current": evaluation_body(r.current)}
+                for r in results
+            ]
+        }
     )
 
 
 @router.get("/{policy_id}")
-async def get_policy(policy_id: str, request: Request, who: Reader) -> PolicyOut:
-    return PolicyOut.of(await services_of(request).policies.get(who, policy_id))
+async def get_policy(
+    policy_id: str, request: Request, who: Annotated[Principal, allowed(ops.GET)]
+) -> PolicyOut:
+    return _policy(await services_of(request).policies.get(who, policy_id))
 
 
 @router.get("/{policy_id}/versions/{version}")
 async def get_policy_version(
-    policy_id: str, version: int, request: Request, who: Reader
+    policy_id: str,
+    version: int,
+    request: Request,
+    who: Annotated[Principal, allowed(ops.GET_VERSION)],
 ) -> PolicyVersionOut:
     found = await services_of(request).policies.get_version(who, policy_id, version)
-    return PolicyVersionOut(
-        policy_id=str(found.policy_id),
-        version=found.version,
-        document=found.document,
-        author=found.author,
-        created_at=found.created_at,
-    )
+    return PolicyVersionOut.model_validate(version_body(found))
 
 
 @router.put("/{policy_id}", openapi_extra=DOCUMENT_BODY)
-async def update_policy(policy_id: str, request: Request, who: Writer) -> PolicyOut:
+async def update_policy(
+    policy_id: str, request: Request, who: Annotated[Principal, allowed(ops.UPDATE)]
+) -> PolicyOut:
     policy = await services_of(request).policies.update(who, policy_id, await document_of(request))
-    return PolicyOut.of(policy)
+    return _policy(policy)
 
 
 @router.post("/{policy_id}/activate")
-async def activate_policy(policy_id: str, request: Request, who: Writer) -> PolicyOut:
+async def activate_policy(
+    policy_id: str, request: Request, who: Annotated[Principal, allowed(ops.SET_STATUS)]
+) -> PolicyOut:
     policy = await services_of(request).policies.set_status(who, policy_id, PolicyStatus.ACTIVE)
-    return PolicyOut.of(policy)
+    return _policy(policy)
 
 
 @router.post("/{policy_id}/disable")
-async def disable_policy(policy_id: str, request: Request, who: Writer) -> PolicyOut:
+async def disable_policy(
+    policy_id: str, request: Request, who: Annotated[Principal, allowed(ops.SET_STATUS)]
+) -> PolicyOut:
     policy = await services_of(request).policies.set_status(who, policy_id, PolicyStatus.DISABLED)
-    return PolicyOut.of(policy)
+    return _policy(policy)
 
 
 @router.delete("/{policy_id}", status_code=204)
-async def delete_policy(policy_id: str, request: Request, who: Writer) -> Response:
+async def delete_policy(
+    policy_id: str, request: Request, who: Annotated[Principal, allowed(ops.SET_STATUS)]
+) -> Response:
     await services_of(request).policies.set_status(who, policy_id, PolicyStatus.DELETED)
     return Response(status_code=204)

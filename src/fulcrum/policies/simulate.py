@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from fulcrum.auth.principal import Principal
-from fulcrum.auth.scopes import Scope
 from fulcrum.engine.compiler import compile_bundle
 from fulcrum.engine.model import Action, DecisionRequest, Evaluation, PolicySource
 from fulcrum.kit.db import Database
-from fulcrum.kit.errors import InvalidArgument, NotFound
+from fulcrum.kit.errors import NotFound
+from fulcrum.kit.validation import batch_size
+from fulcrum.policies import operations as ops
 from fulcrum.policies import repository as policies_repo
 from fulcrum.policies.documents import validated_document
 
 DRAFT_ID = "draft"
-MAX_REQUESTS = 100
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,10 @@ class SimulationService:
         raw: str | bytes | dict[str, Any],
         requests: Sequence[DecisionRequest],
     ) -> list[Simulation]:
-        principal.require(Scope.POLICIES_READ)
+        principal.authorize(ops.SIMULATE)
         tenant_id = principal.require_tenant()
         draft = validated_document(raw)
-        if not requests:
-            raise InvalidArgument("at least one request is required", field="requests")
-        if len(requests) > MAX_REQUESTS:
-            raise InvalidArgument(f"at most {MAX_REQUESTS} requests", field="requests")
+        batch_size(len(requests))
         async with self._db.tenant_tx(tenant_id) as conn:
             active = await policies_repo.active_set(conn)
             names = {

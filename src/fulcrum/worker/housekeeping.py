@@ -1,13 +1,12 @@
 """Housekeeping on a timer: relay committed changes to JetStream, checkpoint idle chains,
 catch up missed anchors, keep decision partitions ahead and old ones dropped.
 
-Administrative changes are written in the same transaction as the change itself
-(``audit_events``, an outbox). The relay publishes each one not yet in the ledger as a
-ChangeEvent (its id as Nats-Msg-Id), so the consumer chains it like a decision: a change is
-never lost, even when NATS was down when it was made.
+Administrative changes are written in the same transaction as the change itself (the
+outbox, ``audit.outbox``); its relay publishes each one not yet in the ledger, so the
+consumer chains it like a decision.
 
 Work per tick follows activity, not the number of tenants: a change notifies its tenant on
-commit (PostgreSQL LISTEN/NOTIFY, ``audit.changes.CHANGES_CHANNEL``), and the writer knows
+commit (PostgreSQL LISTEN/NOTIFY, ``audit.repository.CHANGES_CHANNEL``), and the writer knows
 which chains it left without a checkpoint. A full sweep of every tenant runs every
 ``sweep_seconds``, and after the listening connection was (re)established, for whatever a
 notification could not carry, and to anchor each tenant's newest checkpoint if the anchor
@@ -26,16 +25,14 @@ from nats.aio.client import Client as NatsClient
 from psycopg import AsyncConnection
 
 from fulcrum.audit import repository as audit_repo
-from fulcrum.audit.changes import CHANGES_CHANNEL
-from fulcrum.events.codec import encode_change
+from fulcrum.audit.anchor_publisher import AnchorPublisher
+from fulcrum.audit.outbox import ChangeRelay
+from fulcrum.audit.writer import LedgerWriter
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
-from fulcrum.worker.anchoring import AnchorPublisher
-from fulcrum.worker.writer import LedgerWriter
 
 log = get_logger(__name__)
 
-REPUBLISH_AFTER_SECONDS = 30.0
 SWEEP_SECONDS = 60.0
 PARTITION_CHECK_SECONDS = 3600.0
 
@@ -54,14 +51,13 @@ class Housekeeper:
         retention_days: int = 30,
     ) -> None:
         self._db = db
-        self._nats = nats
+        self._relay = ChangeRelay(db, nats)
         self._writer = writer
         self._anchors = anchors
         self._listen_conninfo = listen_conninfo
         self._interval = interval
         self._sweep_seconds = sweep_seconds
         self._retention_days = retention_days
-        self._published: dict[uuid.UUID, float] = {}
         self._partitions_checked = 0.0
         self._swept = 0.0  # 0: the first tick sweeps every tenant
         self._due: set[uuid.UUID] = set()  # tenants with changes to relay
@@ -86,9 +82,7 @@ class Housekeeper:
         if now - self._partitions_checked >= PARTITION_CHECK_SECONDS:
             await self.maintain_partitions()
             self._partitions_checked = now
-        self._published = {
-            k: t for k, t in self._published.items() if now - t < REPUBLISH_AFTER_SECONDS
-        }
+        self._relay.forget_old(now)
         sweeping = now - self._swept >= self._sweep_seconds
         if sweeping:
             self._swept = now
@@ -98,7 +92,7 @@ class Housekeeper:
         self._due = set()
         for tenant_id in sorted(tenants):
             try:
-                if await self._relay_changes(tenant_id):
+                if await self._relay.relay(tenant_id):
                     self._due.add(tenant_id)  # published, not chained yet: look again
                 await self._writer.checkpoint_if_due(tenant_id)
                 if sweeping:
@@ -116,7 +110,7 @@ class Housekeeper:
                 async with await AsyncConnection.connect(
                     self._listen_conninfo, autocommit=True
                 ) as conn:
-                    await conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+                    await audit_repo.listen_for_changes(conn)
                     self._swept = 0.0  # notifications sent while not listening are lost
                     async for notification in conn.notifies():
                         self._due.add(uuid.UUID(notification.payload))
@@ -133,58 +127,8 @@ class Housekeeper:
 
     async def maintain_partitions(self) -> None:
         async with self._db.tx() as conn:
-            await conn.execute("SELECT fulcrum_ensure_decision_partitions(7)")
-            await conn.execute(
-                "SELECT fulcrum_drop_decision_partitions(%s)", (self._retention_days,)
-            )
+            await audit_repo.maintain_partitions(conn, self._retention_days)
 
     async def _tenants(self) -> list[uuid.UUID]:
-        """Tenants with a ledger or with changes to relay (the worker reads no tenant
-        table: a narrow database function answers)."""
         async with self._db.tx() as conn:
-            cur = await conn.execute("SELECT fulcrum_ledger_tenants()")
-            return [row[0] for row in await cur.fetchall()]
-
-    async def _relay_changes(self, tenant_id: uuid.UUID) -> bool:
-        """Publish the tenant's changes not yet in the ledger; whether there were any."""
-        async with self._db.tenant_tx(tenant_id) as conn:
-            cur = await conn.execute(
-                """
-                SELECT e.id, e.occurred_at, e.trace_id, e.actor, e.action, e.resource_type,
-                       e.resource_id, e.outcome, e.details
-                FROM audit_events e
-                WHERE NOT EXISTS (SELECT 1 FROM audit_records r
-                                  WHERE r.tenant_id = e.tenant_id AND r.event_id = e.id)
-                ORDER BY e.occurred_at, e.id LIMIT 500
-                """
-            )
-            rows = await cur.fetchall()
-        events = [
-            encode_change(
-                tenant_id=tenant_id,
-                change_id=row[0],
-                time=row[1],
-                trace_id=row[2],
-                actor=row[3],
-                action=row[4],
-                resource_type=row[5],
-                resource_id=row[6],
-                outcome=row[7],
-                details=row[8],
-            )
-            for row in rows
-            if row[0] not in self._published
-        ]
-        if not events:
-            return bool(rows)
-        js = self._nats.jetstream()
-        await asyncio.gather(
-            *(
-                js.publish(e.subject, e.data, headers={"Nats-Msg-Id": e.msg_id}, timeout=5)
-                for e in events
-            )
-        )
-        stamp = time.monotonic()
-        for row in rows:
-            self._published[row[0]] = stamp
-        return True
+            return await audit_repo.ledger_tenants(conn)

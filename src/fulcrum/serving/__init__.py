@@ -1,0 +1,2 @@
+"""Serving HTTP in any Fulcrum process: the embedded uvicorn server with its perimeter, and
+the health endpoints. Used by the API's REST door and by the worker alike."""
