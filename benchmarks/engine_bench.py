@@ -21,7 +21,7 @@ from typing import Any
 
 from naive import naive_evaluate  # a sibling module: this file runs as a script
 
-from fulcrum.engine.cases import load_cases, request_from_dict
+from fulcrum.policytest.cases import load_cases, request_from_dict
 from fulcrum.engine.compiler import compile_bundle
 from fulcrum.engine.model import Action, DecisionRequest, PolicySource, Verdict
 

@@ -9,14 +9,12 @@ import getpass
 import uuid
 from pathlib import Path
 
-from fulcrum.api_keys import repository as keys_repo
 from fulcrum.api_keys.models import IssuedKey
+from fulcrum.api_keys.service import issue_platform_key
 from fulcrum.audit.anchors import anchor_stream_config, read_anchors
 from fulcrum.audit.bundle import export_bundle
-from fulcrum.audit.outbox import record_change
 from fulcrum.audit.verify_chain import AnchorLog, VerificationResult
 from fulcrum.audit.verify_stored import verify_tenant
-from fulcrum.auth.api_keys import KeyKind, hash_key, new_key
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import PLATFORM_SCOPES, parse_role
 from fulcrum.authn.jwt import DevIssuer
@@ -27,13 +25,9 @@ from fulcrum.kit.db import OPERATOR, Database, conninfo
 from fulcrum.kit.errors import ConfigurationError, NotFound, Unavailable
 from fulcrum.kit.nats import connect_nats
 from fulcrum.kit.secrets import Secrets
-from fulcrum.kit.validation import display_name
-from fulcrum.members import repository as members_repo
-from fulcrum.members.models import MemberStatus
-from fulcrum.members.service import parse_external_user_id
-from fulcrum.tenants import repository as tenants_repo
+from fulcrum.members.service import enroll, parse_external_user_id
 from fulcrum.tenants.models import Tenant
-from fulcrum.tenants.service import TenantService
+from fulcrum.tenants.service import TenantService, find_tenant
 from fulcrum.worker.consumer import CONSUMER, MAX_ACK_PENDING, consumer_config, ensure_consumer
 
 _NATS_SECONDS = 5.0  # how long the CLI tries to reach NATS for the anchors
@@ -87,26 +81,18 @@ async def create_tenant(
 
 
 async def create_platform_key(settings: Settings, name: str) -> str:
-    name = display_name(name)
     db = await _with_db(settings)
     try:
         pepper = Secrets(settings, Service.ADMIN).require("key_pepper").get()
-        fresh = new_key(KeyKind.PLATFORM)
         async with db.tx() as conn:
-            await keys_repo.insert_platform_key(
-                conn, fresh.key_id, name, hash_key(pepper, fresh.full)
-            )
-        return fresh.full
+            return await issue_platform_key(conn, pepper, name)
     finally:
         await db.close()
 
 
 async def _find_tenant(db: Database, tenant: str) -> Tenant:
     async with db.platform_tx(OPERATOR) as conn:
-        try:
-            found = await tenants_repo.get(conn, uuid.UUID(tenant))
-        except ValueError:
-            found = await tenants_repo.by_name(conn, tenant)
+        found = await find_tenant(conn, tenant)
     if found is None:
         raise NotFound(f"tenant {tenant!r} not found")
     return found
@@ -125,34 +111,14 @@ async def dev_token(settings: Settings, tenant: str, role: str, user: str | None
     try:
         found = await _find_tenant(db, tenant)
         async with db.tenant_tx(found.id) as conn:
-            existing = await members_repo.find_by_user(conn, user_id)
-            if not existing:
-                member = await members_repo.insert(conn, found.id, user_id, wanted)
-                action = "member.add"
-            elif existing[0].role is not wanted or existing[0].status is MemberStatus.INVITED:
-                await members_repo.activate(conn, existing[0].id)
-                member = await members_repo.set_role(conn, existing[0].id, wanted)
-                action = "member.update_role"
-            else:
-                member = existing[0]
-                action = ""
-            if action and member is not None:
-                await record_change(
-                    conn,
-                    tenant_id=found.id,
-                    actor=operator().actor,
-                    action=action,
-                    resource_type="member",
-                    resource_id=str(member.id),
-                    details={"after": {"external_user_id": user_id, "role": wanted.value}},
-                )
+            await enroll(conn, found.id, user_id, wanted, actor=operator().actor)
     finally:
         await db.close()
     return issuer.sign(user_id)
 
 
 async def _tenant_anchors(settings: Settings, tenant_id: uuid.UUID) -> AnchorLog:
-    """The tenant's anchors, read before the database (see audit.verification)."""
+    """The tenant's anchors (NATS, bounded: the CLI must not hang when it is down)."""
     try:
         # Bounded here: nats-py retries a refused first connection forever.
         nc = await asyncio.wait_for(
@@ -167,15 +133,20 @@ async def _tenant_anchors(settings: Settings, tenant_id: uuid.UUID) -> AnchorLog
             await nc.close()
 
 
-async def verify_ledger(
-    settings: Settings, tenant: str, from_seq: int, to_seq: int | None
-) -> VerificationResult:
+async def _tenant_and_anchors(settings: Settings, tenant: str) -> tuple[Tenant, AnchorLog]:
+    """The tenant, then its anchors: read before its ledger (see audit.verify_stored)."""
     db = await _with_db(settings)
     try:
         found = await _find_tenant(db, tenant)
     finally:
         await db.close()
-    anchors = await _tenant_anchors(settings, found.id)
+    return found, await _tenant_anchors(settings, found.id)
+
+
+async def verify_ledger(
+    settings: Settings, tenant: str, from_seq: int, to_seq: int | None
+) -> VerificationResult:
+    found, anchors = await _tenant_and_anchors(settings, tenant)
     return await asyncio.to_thread(
         verify_tenant,
         conninfo(settings, Service.ADMIN),
@@ -191,12 +162,7 @@ async def export_ledger(
     settings: Settings, tenant: str, path: Path, from_seq: int, to_seq: int | None
 ) -> int:
     """Write the range's offline bundle to ``path``; return how many records it holds."""
-    db = await _with_db(settings)
-    try:
-        found = await _find_tenant(db, tenant)
-    finally:
-        await db.close()
-    anchors = await _tenant_anchors(settings, found.id)
+    found, anchors = await _tenant_and_anchors(settings, tenant)
     if anchors.unavailable is not None:
         # A bundle without its anchors would prove less than it seems to: refuse.
         raise Unavailable(f"anchors cannot be read: {anchors.unavailable}")

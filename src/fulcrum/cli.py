@@ -135,7 +135,7 @@ def policy_test(
     files: Annotated[list[Path], typer.Argument(help="Case files or directories of them.")],
 ) -> None:
     """Run YAML decision cases against policies; exit 1 on any mismatch."""
-    from fulcrum.policytest import run
+    from fulcrum.policytest.runner import run
 
     outcome = run(files, _say)
     if outcome.failed or not outcome.passed:

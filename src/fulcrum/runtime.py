@@ -20,6 +20,7 @@ from nats.aio.client import Client as NatsClient
 
 from fulcrum.audit.anchors import ANCHOR_STREAM
 from fulcrum.events.streams import STREAM
+from fulcrum.kit.background import cancel_and_wait
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
@@ -78,10 +79,7 @@ class Resources:
         return None
 
     async def close(self) -> None:
-        if self._nats_task:
-            self._nats_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._nats_task
+        await cancel_and_wait(self._nats_task)
         if self.nats is not None:
             # Flush what was published, then close: drain would wait out pull subscriptions.
             with contextlib.suppress(Exception):

@@ -18,10 +18,10 @@ import pytest
 from google.protobuf.struct_pb2 import Struct
 
 from fulcrum.audit.decision_records import ACTIONS
-from fulcrum.engine.cases import GoldenSuite, load_cases, request_from_dict
 from fulcrum.engine.compiler import compile_bundle
 from fulcrum.engine.model import Evaluation, PolicySource, Verdict
 from fulcrum.pb.v1 import decisions_pb2, decisions_pb2_grpc
+from fulcrum.policytest.cases import GoldenSuite, load_cases, request_from_dict
 from tests.support.identity import new_tenant, rest
 from tests.support.processes import FulcrumProcess
 from tests.support.stack import LiveStack

@@ -41,6 +41,15 @@ def ensure_grantable(principal: Principal, scopes: Iterable[Scope]) -> None:
         raise PermissionDenied(f"cannot grant scope {missing[0]}: the caller does not hold it")
 
 
+async def issue_platform_key(conn: repo.Conn, pepper: bytes, name: str) -> str:
+    """Mint a platform key (the operator's command); its secret, shown once."""
+    fresh = new_key(KeyKind.PLATFORM)
+    await repo.insert_platform_key(
+        conn, fresh.key_id, display_name(name), hash_key(pepper, fresh.full)
+    )
+    return fresh.full
+
+
 async def issue_key(
     conn: repo.Conn,
     pepper: bytes,

@@ -30,7 +30,6 @@ table a kind is read from.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import time
 import uuid
@@ -43,6 +42,7 @@ from fulcrum.auth.scopes import PLATFORM_SCOPES, ROLE_SCOPES, USER_SCOPES
 from fulcrum.authn.guard import ExpiringSet, FailureThrottle, SingleFlight
 from fulcrum.authn.jwt import AuthFailure, JwtVerifier
 from fulcrum.authn.repository import StoredCredential, credential_of
+from fulcrum.kit.background import Background
 from fulcrum.kit.db import (
     API_KEY_GUC,
     CLERK_ORG_GUC,
@@ -100,7 +100,6 @@ class Authenticator:
         self._pepper = pepper
         self._jwt = jwt_verifier
         self._ttl = cache_ttl
-        self._flush_interval = flush_interval
         self._cache: dict[tuple[KeyKind, str], tuple[float, StoredCredential]] = {}
         self._unknown: ExpiringSet[tuple[KeyKind, str]] = ExpiringSet(
             negative_ttl, MAX_UNKNOWN_KEYS
@@ -110,18 +109,18 @@ class Authenticator:
         self._throttle = FailureThrottle(failure_rate, failure_burst, max_failing_clients)
         self._throttle_delay = throttle_delay
         self._used: dict[tuple[uuid.UUID, str], dt.datetime] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        self._background = Background()
+        self._background.every(
+            flush_interval, self.flush_last_used, failed="auth.last_used_flush_failed"
+        )
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._flusher = asyncio.create_task(self._flush_forever())
+        self._background.start()
 
     async def stop(self) -> None:
-        if self._flusher:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await self._background.stop()
         await self.flush_last_used()
 
     # --- entry point --------------------------------------------------------------------
@@ -346,14 +345,6 @@ class Authenticator:
         return members[0]
 
     # --- last used ----------------------------------------------------------------------
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_interval)
-            try:
-                await self.flush_last_used()
-            except Exception as exc:
-                log.warning("auth.last_used_flush_failed", error=type(exc).__name__)
 
     async def flush_last_used(self) -> None:
         used, self._used = self._used, {}

@@ -9,7 +9,6 @@ holds every ``poll_interval`` seconds when messages are lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +18,12 @@ from nats.aio.msg import Msg
 
 from fulcrum.engine.compiler import Bundle, compile_bundle
 from fulcrum.engine.model import Action, PolicySource
+from fulcrum.kit.background import Background
 from fulcrum.kit.db import Database
 from fulcrum.kit.errors import NotFound
 from fulcrum.kit.logging import get_logger
-from fulcrum.policies import repository as policies_repo
 from fulcrum.policies.notify import SUBJECT, PolicyChange
+from fulcrum.policies.service import active_policies, policy_revisions
 
 log = get_logger(__name__)
 
@@ -44,24 +44,18 @@ class BundleCache:
     ) -> None:
         self._db = db
         self._nats = nats
-        self._poll_interval = poll_interval
         self._bundles: dict[uuid.UUID, CachedBundle] = {}
         self._stale: set[uuid.UUID] = set()
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._background = Background()
+        self._background.add(self._subscribe)
+        self._background.every(poll_interval, self.check_revisions, failed="bundle.poll_failed")
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._subscribe()),
-            asyncio.create_task(self._poll()),
-        ]
+        self._background.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     async def get(self, tenant_id: uuid.UUID) -> Bundle:
         cached = self._bundles.get(tenant_id)
@@ -84,8 +78,7 @@ class BundleCache:
             self._stale.add(change.tenant_id)
 
     async def _load(self, tenant_id: uuid.UUID) -> CachedBundle:
-        async with self._db.tenant_tx(tenant_id) as conn:
-            active = await policies_repo.active_set(conn)
+        active = await active_policies(self._db, tenant_id)
         if active is None:
             raise NotFound("tenant not found")
         bundle = compile_bundle(
@@ -116,20 +109,9 @@ class BundleCache:
                 return
             await asyncio.sleep(0.1)
 
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_interval)
-            try:
-                await self.check_revisions()
-            except Exception as exc:
-                log.warning("bundle.poll_failed", error=type(exc).__name__)
-
     async def check_revisions(self) -> None:
-        """One read of the revisions of every cached tenant (a narrow database function:
-        the API's role reads no tenant row but its transaction's own)."""
+        """One read of the revisions of every cached tenant."""
         if not self._bundles:
             return
-        async with self._db.tx() as conn:
-            rows = await policies_repo.revisions(conn, list(self._bundles))
-        for tenant_id, revision in rows:
-            self.invalidate(PolicyChange(tenant_id, int(revision)))
+        for tenant_id, revision in await policy_revisions(self._db, list(self._bundles)):
+            self.invalidate(PolicyChange(tenant_id, revision))

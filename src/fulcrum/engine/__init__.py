@@ -5,8 +5,7 @@ except the request's own ``now``.
     compile_bundle(sources, default) -> Bundle   once per change of a tenant's active policies
     Bundle.evaluate(request, explain=) -> Evaluation   the hot path; never raises, fails closed
 
-``fulcrum.engine.cases`` (golden decision cases for tests and benchmarks) is the one module
-that reads files; nothing on the decision path imports it.
+Golden decision cases, which read files, live apart in ``fulcrum.policytest``.
 """
 
 from fulcrum.engine.compiler import Bundle, compile_bundle

@@ -38,6 +38,34 @@ async def add_owner(conn: repo.Conn, tenant_id: uuid.UUID, external_user_id: str
     await repo.insert(conn, tenant_id, external_user_id, Role.OWNER)
 
 
+async def enroll(
+    conn: repo.Conn, tenant_id: uuid.UUID, external_user_id: str, role: Role, *, actor: str
+) -> Member:
+    """Make the user an active member with ``role`` at once, audited, in the caller's
+    transaction (the operator's development sign-in: no invitation to accept)."""
+    existing = await repo.find_by_user(conn, external_user_id)
+    if not existing:
+        member = await repo.insert(conn, tenant_id, external_user_id, role)
+        assert member is not None  # the user had no membership in this transaction
+        action = "member.add"
+    elif existing[0].role is not role or existing[0].status is MemberStatus.INVITED:
+        await repo.activate(conn, existing[0].id)
+        member = await repo.set_role(conn, existing[0].id, role)
+        action = "member.update_role"
+    else:
+        return existing[0]
+    await record_change(
+        conn,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=action,
+        resource_type="member",
+        resource_id=str(member.id),
+        details={"after": {"external_user_id": external_user_id, "role": role.value}},
+    )
+    return member
+
+
 def _identity(member: Member) -> dict[str, str]:
     return {
         "external_user_id": member.external_user_id,

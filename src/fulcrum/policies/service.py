@@ -16,7 +16,7 @@ from fulcrum.kit.validation import parse_uuid
 from fulcrum.policies import operations as ops
 from fulcrum.policies import repository as repo
 from fulcrum.policies.documents import validated_document
-from fulcrum.policies.models import Policy, PolicyStatus, PolicyVersion
+from fulcrum.policies.models import ActivePolicySet, Policy, PolicyStatus, PolicyVersion
 from fulcrum.policies.notify import PolicyChange, PolicyChangeNotifier
 
 
@@ -41,6 +41,22 @@ async def set_default_action(conn: repo.Conn, tenant_id: uuid.UUID, action: Acti
     (tenant settings); the returned change is to be announced once it commits."""
     await repo.set_default_action(conn, action.value)
     return PolicyChange(tenant_id, await repo.bump_revision(conn))
+
+
+async def active_policies(db: Database, tenant_id: uuid.UUID) -> ActivePolicySet | None:
+    """What the tenant's bundle compiles from (the decision path's read), or None when the
+    tenant does not exist."""
+    async with db.tenant_tx(tenant_id) as conn:
+        return await repo.active_set(conn)
+
+
+async def policy_revisions(
+    db: Database, tenant_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, int]]:
+    """The current policy revision of each tenant, in one read (a narrow database function:
+    the API's role reads no tenant row but its transaction's own)."""
+    async with db.tx() as conn:
+        return await repo.revisions(conn, tenant_ids)
 
 
 class PolicyService:

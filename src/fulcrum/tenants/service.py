@@ -23,6 +23,14 @@ from fulcrum.tenants.models import Tenant, TenantStatus
 from fulcrum.tenants.repository import Conn
 
 
+async def find_tenant(conn: Conn, tenant: str) -> Tenant | None:
+    """A tenant by id or by name, in a platform transaction (the operator's commands)."""
+    try:
+        return await repo.get(conn, uuid.UUID(tenant))
+    except ValueError:
+        return await repo.by_name(conn, tenant)
+
+
 class TenantService:
     def __init__(self, db: Database, pepper: FileSecret | EnvSecret) -> None:
         self._db = db

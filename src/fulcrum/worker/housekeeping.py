@@ -24,10 +24,11 @@ import psycopg
 from nats.aio.client import Client as NatsClient
 from psycopg import AsyncConnection
 
-from fulcrum.audit import repository as audit_repo
+from fulcrum.audit import maintenance
 from fulcrum.audit.anchor_publisher import AnchorPublisher
 from fulcrum.audit.outbox import ChangeRelay
 from fulcrum.audit.writer import LedgerWriter
+from fulcrum.kit.background import cancel_and_wait
 from fulcrum.kit.db import Database
 from fulcrum.kit.logging import get_logger
 
@@ -73,9 +74,7 @@ class Housekeeper:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._interval)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await cancel_and_wait(listener)
 
     async def tick(self) -> None:
         now = time.monotonic()
@@ -110,7 +109,7 @@ class Housekeeper:
                 async with await AsyncConnection.connect(
                     self._listen_conninfo, autocommit=True
                 ) as conn:
-                    await audit_repo.listen_for_changes(conn)
+                    await maintenance.listen_for_changes(conn)
                     self._swept = 0.0  # notifications sent while not listening are lost
                     async for notification in conn.notifies():
                         self._due.add(uuid.UUID(notification.payload))
@@ -120,15 +119,12 @@ class Housekeeper:
                     await asyncio.wait_for(stop.wait(), self._interval)
 
     async def _catch_up_anchor(self, tenant_id: uuid.UUID) -> None:
-        async with self._db.tenant_tx(tenant_id) as conn:
-            newest = await audit_repo.newest_checkpoint(conn)
+        newest = await maintenance.newest_checkpoint(self._db, tenant_id)
         if newest is not None:
             await self._anchors.catch_up(newest)
 
     async def maintain_partitions(self) -> None:
-        async with self._db.tx() as conn:
-            await audit_repo.maintain_partitions(conn, self._retention_days)
+        await maintenance.maintain_partitions(self._db, self._retention_days)
 
     async def _tenants(self) -> list[uuid.UUID]:
-        async with self._db.tx() as conn:
-            return await audit_repo.ledger_tenants(conn)
+        return await maintenance.ledger_tenants(self._db)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from fulcrum.engine.cases import Expectation, ShadowExpectation, request_from_dict
 from fulcrum.engine.model import Action, Verdict
 from fulcrum.kit.errors import InvalidArgument
+from fulcrum.policytest.cases import Expectation, ShadowExpectation, request_from_dict
 
 FULL: dict[str, Any] = {
     "tool": {"name": "db.query", "args": {"query": "select 1"}},

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from fulcrum.engine.bundle import Bundle
-from fulcrum.engine.cases import GoldenCase, GoldenSuite, load_cases, request_from_dict
 from fulcrum.engine.compiler import compile_bundle
+from fulcrum.policytest.cases import GoldenCase, GoldenSuite, load_cases, request_from_dict
 
 GOLDEN = Path(__file__).parents[2] / "golden"
 SUITES = load_cases(GOLDEN)

@@ -1,6 +1,6 @@
 """``fulcrum policy test FILE...``: run YAML decision cases against policy files, locally.
 
-Each file is a suite (see :mod:`fulcrum.engine.cases`): policies inline or by file, and
+Each file is a suite (see :mod:`fulcrum.policytest.cases`): policies inline or by file, and
 cases of request -> expected action, rule, policy, reason, shadow verdicts. Prints one line
 per case, a diff for each mismatch, and a summary; the caller exits non-zero on a mismatch.
 """
@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fulcrum.engine.cases import GoldenSuite, load_cases, request_from_dict
 from fulcrum.engine.compiler import compile_bundle
+from fulcrum.policytest.cases import GoldenSuite, load_cases, request_from_dict
 
 Say = Callable[[str], None]
 
