@@ -58,7 +58,7 @@ def rate_overrides(plan: Plan, requested: dict[str, float | None]) -> dict[str, 
         if value is None:
             columns[column] = None
             continue
-        if not math.isfinite(value):  # NaN would pass every comparison below
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes every test below
             raise InvalidArgument("must be a finite number", field=field)
         limit = getattr(ceiling, attribute)
         is_burst = name.endswith("burst")

@@ -13,12 +13,14 @@ from prometheus_client import REGISTRY
 
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import Scope
-from fulcrum.decisions.service import MAX_BATCH, DecisionInput, DecisionService
+from fulcrum.decisions.models import DecisionInput
+from fulcrum.decisions.service import DecisionService
 from fulcrum.engine.compiler import Bundle, compile_bundle
 from fulcrum.engine.model import EVALUATION_ERROR, Action, DecisionRequest, Evaluation, PolicySource
-from fulcrum.events.codec import OutgoingEvent
+from fulcrum.events.envelope import OutgoingEvent
 from fulcrum.events.publisher import Unconfirmed
 from fulcrum.kit.errors import FulcrumError, InvalidArgument, PermissionDenied, Unavailable
+from fulcrum.kit.validation import MAX_BATCH
 from fulcrum.pb.v1 import events_pb2
 from tests.unit.engine.policies import policy, rule
 

@@ -15,11 +15,11 @@ import pytest
 import redis.exceptions
 from prometheus_client import REGISTRY
 
+from fulcrum.auth.limits import RateLimits
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import Scope
 from fulcrum.ratelimit import limiter as limiter_module
 from fulcrum.ratelimit.limiter import RateLimited, RateLimiter
-from fulcrum.ratelimit.limits import RateLimits
 
 TENANT = uuid.UUID("5f0c6a2e-3b1d-4c8e-9a7f-2d4e6b8c0a13")
 # Locally (a quarter): the tenant bucket holds 5 and refills 2/s, each key's holds 2 and

@@ -8,10 +8,10 @@ import math
 
 import pytest
 
+from fulcrum.auth.limits import PLAN_LIMITS, Plan, effective_limits
 from fulcrum.engine.model import Action
 from fulcrum.kit.errors import InvalidArgument
-from fulcrum.ratelimit.limits import PLAN_LIMITS, Plan, effective_limits
-from fulcrum.settings.service import RATE_FIELDS, parse_action, rate_overrides
+from fulcrum.tenants.settings import RATE_FIELDS, parse_action, rate_overrides
 
 FREE = PLAN_LIMITS[Plan.FREE]  # 10/s burst 20 per tenant, 5/s burst 10 per key
 

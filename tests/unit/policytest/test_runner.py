@@ -80,7 +80,7 @@ def test_an_invalid_policy_names_the_field(tmp_path: Path) -> None:
 
 
 def test_the_golden_cases_pass() -> None:
-    golden = Path(__file__).resolve().parents[1] / "golden"
+    golden = Path(__file__).resolve().parents[2] / "golden"
     result = run(str(golden))
     assert result.returncode == 0, result.stdout[-2000:]
     assert " 0 failed" in result.stdout
