@@ -14,20 +14,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from fulcrum.devstack.certs import certificate_subject
 from fulcrum.devstack.process import (
-    ensure_system_user,
-    failure,
-    give_to,
-    private_copy,
-    read_pid,
-    run_as,
-    spawn_server,
-    stop_server,
-    wait_until,
+    SpawnedServer,
+    server_tls,
 )
 from fulcrum.events.streams import STREAM
 from fulcrum.kit.config import Service, Settings
@@ -107,23 +99,12 @@ def nats_server_binary() -> str:
     return found
 
 
-@dataclass
-class Nats:
-    settings: Settings
+class Nats(SpawnedServer):
+    name = "nats"
+    system_user = SYSTEM_USER
+    data_dir = "jetstream"
 
-    @property
-    def root(self) -> Path:
-        return (self.settings.home / "nats").absolute()
-
-    @property
-    def log(self) -> Path:
-        return self.root / "nats.log"
-
-    @property
-    def pidfile(self) -> Path:
-        return self.root / "nats.pid"
-
-    def _config(self) -> str:
+    def config(self) -> str:
         s = self.settings
         parts = [
             f"listen: 127.0.0.1:{s.nats_port}",
@@ -138,12 +119,7 @@ class Nats:
             "}",
         ]
         if s.tls:
-            tls = self.root / "tls"
-            tls.mkdir(mode=0o700, exist_ok=True)
-            give_to(SYSTEM_USER, tls)
-            cert = private_copy(s.cert_file("nats"), tls / "nats.crt", SYSTEM_USER)
-            key = private_copy(s.key_file("nats"), tls / "nats.key", SYSTEM_USER)
-            ca = private_copy(s.ca_file(), tls / "ca.crt", SYSTEM_USER)
+            cert, key, ca = server_tls(s, self.root, "nats", SYSTEM_USER)
             parts += [
                 "tls {",
                 f'  cert_file: "{cert}"',
@@ -173,27 +149,5 @@ class Nats:
         except Exception:
             return False
 
-    def is_running(self) -> bool:
-        return read_pid(self.pidfile) is not None
-
-    def start(self) -> str:
-        if self.is_running():
-            if not wait_until(self.answers, 5):
-                raise failure("nats", "running but not answering", self.log)
-            return "already running"
-        ensure_system_user(SYSTEM_USER)
-        self.pidfile.unlink(missing_ok=True)  # stale (not running): maybe root's, from before
-        store = self.root / "jetstream"
-        store.mkdir(parents=True, exist_ok=True)
-        conf = self.root / "nats.conf"
-        conf.write_text(self._config())
-        conf.chmod(0o600)
-        self.log.write_text("")
-        # Also what an older stack, run as root, left in the store.
-        give_to(SYSTEM_USER, self.root, store, conf, self.log, *store.rglob("*"))
-        argv = [*run_as(SYSTEM_USER), nats_server_binary(), "-c", str(conf)]
-        spawn_server("nats", argv, self.log, self.answers)
-        return "started"
-
-    def stop(self) -> str:
-        return stop_server("nats", self.pidfile, self.log)
+    def command(self, conf: Path) -> list[str]:
+        return [nats_server_binary(), "-c", str(conf)]

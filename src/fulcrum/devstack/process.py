@@ -8,9 +8,13 @@ import shutil
 import signal
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from fulcrum.kit.config import Settings
 from fulcrum.kit.errors import FulcrumError
 
 
@@ -68,6 +72,19 @@ def private_copy(source: Path, dest: Path, owner: str) -> Path:
     dest.chmod(0o600)
     give_to(owner, dest)
     return dest
+
+
+def server_tls(settings: Settings, root: Path, name: str, owner: str) -> tuple[Path, Path, Path]:
+    """The server ``name``'s certificate, key and CA, copied into ``root/tls`` for its system
+    user ``owner`` alone: (cert, key, ca)."""
+    tls = root / "tls"
+    tls.mkdir(mode=0o700, exist_ok=True)
+    give_to(owner, tls)
+    return (
+        private_copy(settings.cert_file(name), tls / f"{name}.crt", owner),
+        private_copy(settings.key_file(name), tls / f"{name}.key", owner),
+        private_copy(settings.ca_file(), tls / "ca.crt", owner),
+    )
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -157,3 +174,63 @@ def stop_server(service: str, pidfile: Path, log: Path) -> str:
     if not terminate(pid):
         raise failure(service, f"pid {pid} did not stop", log)
     return "stopped"
+
+
+@dataclass
+class SpawnedServer(ABC):
+    """A server the stack runs as its own system user, with its configuration, data, log and
+    pid file under ``<home>/<name>``. Subclasses say how to configure, run and probe it."""
+
+    settings: Settings
+    name: ClassVar[str]
+    system_user: ClassVar[str]
+    data_dir: ClassVar[str]  # below the root; handed to the system user
+
+    @property
+    def root(self) -> Path:
+        return (self.settings.home / self.name).absolute()
+
+    @property
+    def log(self) -> Path:
+        return self.root / f"{self.name}.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / f"{self.name}.pid"
+
+    @abstractmethod
+    def config(self) -> str:
+        """The server's configuration file."""
+
+    @abstractmethod
+    def command(self, conf: Path) -> list[str]:
+        """The command that runs the server with ``conf`` (its binary found first)."""
+
+    @abstractmethod
+    def answers(self) -> bool:
+        """Whether the server answers a client as the stack's own services would."""
+
+    def is_running(self) -> bool:
+        return read_pid(self.pidfile) is not None
+
+    def start(self) -> str:
+        if self.is_running():
+            if not wait_until(self.answers, 5):
+                raise failure(self.name, "running but not answering", self.log)
+            return "already running"
+        conf = self.root / f"{self.name}.conf"
+        command = self.command(conf)  # finds the binary first: a missing one says so
+        ensure_system_user(self.system_user)
+        self.pidfile.unlink(missing_ok=True)  # stale (not running): maybe root's, from before
+        data = self.root / self.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        conf.write_text(self.config())
+        conf.chmod(0o600)
+        self.log.write_text("")
+        # Also what an older stack, run as root, left in the data directory.
+        give_to(self.system_user, self.root, data, conf, self.log, *data.rglob("*"))
+        spawn_server(self.name, [*run_as(self.system_user), *command], self.log, self.answers)
+        return "started"
+
+    def stop(self) -> str:
+        return stop_server(self.name, self.pidfile, self.log)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from fulcrum.devstack.process import (
-    ensure_system_user,
-    failure,
-    give_to,
-    private_copy,
-    read_pid,
-    run_as,
-    spawn_server,
-    stop_server,
-    wait_until,
-)
+from fulcrum.devstack.process import SpawnedServer, server_tls
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.redis import redis_auth, redis_user
 from fulcrum.kit.secrets import Secrets
@@ -56,21 +45,10 @@ def acl_lines(settings: Settings) -> list[str]:
     return lines
 
 
-@dataclass
-class Redis:
-    settings: Settings
-
-    @property
-    def root(self) -> Path:
-        return (self.settings.home / "redis").absolute()
-
-    @property
-    def log(self) -> Path:
-        return self.root / "redis.log"
-
-    @property
-    def pidfile(self) -> Path:
-        return self.root / "redis.pid"
+class Redis(SpawnedServer):
+    name = "redis"
+    system_user = SYSTEM_USER
+    data_dir = "data"
 
     def client(self) -> redis.Redis:
         s = self.settings
@@ -102,10 +80,7 @@ class Redis:
         except (redis.RedisError, OSError):
             return False
 
-    def is_running(self) -> bool:
-        return read_pid(self.pidfile) is not None
-
-    def _config(self) -> str:
+    def config(self) -> str:
         s = self.settings
         lines = [
             "bind 127.0.0.1",
@@ -119,12 +94,7 @@ class Redis:
             *acl_lines(s),
         ]
         if s.tls:
-            tls = self.root / "tls"
-            tls.mkdir(mode=0o700, exist_ok=True)
-            give_to(SYSTEM_USER, tls)
-            cert = private_copy(s.cert_file("redis"), tls / "redis.crt", SYSTEM_USER)
-            key = private_copy(s.key_file("redis"), tls / "redis.key", SYSTEM_USER)
-            ca = private_copy(s.ca_file(), tls / "ca.crt", SYSTEM_USER)
+            cert, key, ca = server_tls(s, self.root, "redis", SYSTEM_USER)
             lines += [
                 "port 0",
                 f"tls-port {s.redis_port}",
@@ -138,26 +108,8 @@ class Redis:
             lines.append(f"port {s.redis_port}")
         return "\n".join(lines) + "\n"
 
-    def start(self) -> str:
-        if self.is_running():
-            if not wait_until(self.answers, 5):
-                raise failure("redis", "running but not answering", self.log)
-            return "already running"
+    def command(self, conf: Path) -> list[str]:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server not found: apt-get install redis-server")
-        ensure_system_user(SYSTEM_USER)
-        self.pidfile.unlink(missing_ok=True)  # stale (not running): maybe root's, from before
-        data = self.root / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        conf = self.root / "redis.conf"
-        conf.write_text(self._config())
-        conf.chmod(0o600)
-        self.log.write_text("")
-        # Also what an older stack, run as root, left in the data directory.
-        give_to(SYSTEM_USER, self.root, data, conf, self.log, *data.rglob("*"))
-        spawn_server("redis", [*run_as(SYSTEM_USER), binary, str(conf)], self.log, self.answers)
-        return "started"
-
-    def stop(self) -> str:
-        return stop_server("redis", self.pidfile, self.log)
+        return [binary, str(conf)]

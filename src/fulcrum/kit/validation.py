@@ -69,11 +69,19 @@ def future_time(value: dt.datetime | None, field: str) -> dt.datetime | None:
 MAX_BATCH = 100  # requests in one batch of decisions or one simulation
 
 
+def batch_cost(count: int) -> int:
+    """The rate-limit tokens a batch of ``count`` requests costs (one each, at least one),
+    once its size is within the limit. The doors charge it before the body is used; the
+    service refuses an empty batch after checking the rest of the request."""
+    if count > MAX_BATCH:
+        raise InvalidArgument(f"at most {MAX_BATCH} requests per batch", field="requests")
+    return max(1, count)
+
+
 def batch_size(count: int) -> int:
     """The number of requests in a batch, once it is checked against the limits (both
     doors, and the services, check it with these words)."""
     if count < 1:
         raise InvalidArgument("at least one request is required", field="requests")
-    if count > MAX_BATCH:
-        raise InvalidArgument(f"at most {MAX_BATCH} requests per batch", field="requests")
+    batch_cost(count)
     return count

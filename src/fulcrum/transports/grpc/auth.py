@@ -25,7 +25,7 @@ from fulcrum.auth.principal import Principal
 from fulcrum.authn.authenticator import Authenticator
 from fulcrum.authn.guard import peer_host
 from fulcrum.kit.errors import InvalidArgument, PermissionDenied
-from fulcrum.kit.validation import batch_size
+from fulcrum.kit.validation import batch_cost
 from fulcrum.ratelimit.limiter import RateLimiter
 
 current_principal: ContextVar[Principal] = ContextVar("principal")
@@ -127,7 +127,7 @@ class Gate:
         principal.authorize(operation)
         cost = 1
         if operation.per_item and not isinstance(request, Undecodable):
-            cost = batch_size(len(request.requests))
+            cost = batch_cost(len(request.requests))
         decision = await self._rate_limiter.check(principal, cost)
         if decision is not None:
             context.set_trailing_metadata(

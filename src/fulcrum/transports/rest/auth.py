@@ -35,7 +35,7 @@ from fulcrum.auth.operations import Operation
 from fulcrum.auth.principal import Principal
 from fulcrum.container import Services
 from fulcrum.kit.errors import PermissionDenied, Unauthenticated
-from fulcrum.kit.validation import batch_size
+from fulcrum.kit.validation import batch_cost
 from fulcrum.ratelimit.limiter import RateDecision
 from fulcrum.transports.rest.errors import answer
 
@@ -93,7 +93,7 @@ def allowed(operation: Operation) -> Any:
 async def charge(request: Request, principal: Principal, items: int) -> dict[str, str]:
     """Charge a batch of ``items`` (checked against the batch limit first) at one token
     each, all or none; the rate limit's headers, for the answer."""
-    decision = await services_of(request).rate_limiter.check(principal, batch_size(items))
+    decision = await services_of(request).rate_limiter.check(principal, batch_cost(items))
     return decision.headers() if decision is not None else {}
 
 
