@@ -21,9 +21,9 @@ from typing import Any
 
 from naive import naive_evaluate  # a sibling module: this file runs as a script
 
-from fulcrum.policytest.cases import load_cases, request_from_dict
 from fulcrum.engine.compiler import compile_bundle
 from fulcrum.engine.model import Action, DecisionRequest, PolicySource, Verdict
+from fulcrum.policytest.cases import load_cases, request_from_dict
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
 SIZES = (10, 100, 1000)
