@@ -246,6 +246,22 @@ CASES: list[tuple[str, str, str, Any, str, Message]] = [
         ),
     ),
     (
+        "policy status unknown",
+        "GET",
+        "/v1/policies?status=deleted",
+        None,
+        f"{_P}ListPolicies",
+        policies_pb2.ListPoliciesRequest(status="deleted"),
+    ),
+    (
+        "policy page size too large",
+        "GET",
+        "/v1/policies?page_size=500",
+        None,
+        f"{_P}ListPolicies",
+        policies_pb2.ListPoliciesRequest(page_size=500),
+    ),
+    (
         "unknown default action",
         "PATCH",
         "/v1/settings",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from fulcrum.auth.principal import Principal
@@ -99,9 +99,9 @@ async def create_policy(
 async def list_policies(
     request: Request,
     who: Annotated[Principal, allowed(ops.LIST)],
-    page_size: Annotated[int, Query(ge=0, le=200)] = 0,
-    page_token: Annotated[str, Query(max_length=512)] = "",
-    status: Annotated[str, Query(max_length=16)] = "",
+    page_size: int = 0,
+    page_token: str = "",
+    status: str = "",
 ) -> PolicyPage:
     policies, token = await services_of(request).policies.list(
         who, size=page_size, token=page_token, status=status
