@@ -27,10 +27,12 @@ def _metadata(details: grpc.HandlerCallDetails, name: str) -> str | None:
 
 @dataclass(frozen=True)
 class _Call:
-    caller: Caller
+    method: str
+    authorization: str | None
+    tenant_hint: str | None
+    traceparent: str | None
     inner: Any  # the servicer method: a coroutine (or async generator) function
     streaming: bool
-    traceparent: str | None
 
 
 class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -52,15 +54,12 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             # No Fulcrum RPC streams requests; anything that does is refused, never unguarded.
             return grpc.stream_unary_rpc_method_handler(_refuse_unguarded)
         call = _Call(
-            caller=Caller(
-                method=method,
-                authorization=_metadata(handler_call_details, "authorization"),
-                tenant_hint=_metadata(handler_call_details, "x-fulcrum-tenant"),
-                peer="",
-            ),
+            method=method,
+            authorization=_metadata(handler_call_details, "authorization"),
+            tenant_hint=_metadata(handler_call_details, "x-fulcrum-tenant"),
+            traceparent=_metadata(handler_call_details, "traceparent"),
             inner=handler.unary_stream or handler.unary_unary,
             streaming=handler.response_streaming,
-            traceparent=_metadata(handler_call_details, "traceparent"),
         )
         make = (
             grpc.unary_stream_rpc_method_handler
@@ -85,14 +84,12 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> AsyncIterator[Any]:
         """Admit the call, run the handler, map errors, then count, time and log it.
         Unary calls are a stream of one answer."""
-        method = call.caller.method
+        method = call.method
         record = CallRecord(from_traceparent(call.traceparent))
         token = current_trace_id.set(record.trace.trace_id)
         structlog.contextvars.bind_contextvars(request_id=record.request_id)
         try:
-            caller = Caller(
-                method, call.caller.authorization, call.caller.tenant_hint, context.peer()
-            )
+            caller = Caller(method, call.authorization, call.tenant_hint, context.peer())
             principal = await self._gate.admit(caller, request, context)
             record.tenant = str(principal.tenant_id) if principal.tenant_id else None
             current_principal.set(principal)

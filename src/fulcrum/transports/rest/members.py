@@ -58,14 +58,14 @@ async def list_members(
 
 
 @router.get("/{member_id}")
-async def getmember_out(
+async def get_member(
     member_id: str, request: Request, who: Annotated[Principal, allowed(ops.GET)]
 ) -> MemberOut:
     return member_out(await services_of(request).members.get(who, member_id))
 
 
 @router.post("", status_code=201)
-async def addmember_out(
+async def add_member(
     body: AddMemberIn, request: Request, who: Annotated[Principal, allowed(ops.ADD)]
 ) -> MemberOut:
     member = await services_of(request).members.add(
@@ -75,7 +75,7 @@ async def addmember_out(
 
 
 @router.patch("/{member_id}")
-async def updatemember_out(
+async def update_member(
     member_id: str,
     body: UpdateMemberIn,
     request: Request,
@@ -85,7 +85,7 @@ async def updatemember_out(
 
 
 @router.delete("/{member_id}", status_code=204)
-async def removemember_out(
+async def remove_member(
     member_id: str, request: Request, who: Annotated[Principal, allowed(ops.REMOVE)]
 ) -> Response:
     await services_of(request).members.remove(who, member_id)
