@@ -80,6 +80,28 @@ async def create_tenant(
         await db.close()
 
 
+async def set_tenant_plan(settings: Settings, tenant: str, plan: str) -> Tenant:
+    db = await _with_db(settings)
+    try:
+        found = await _find_tenant(db, tenant)
+        pepper = Secrets(settings, Service.ADMIN).require("key_pepper")
+        return await TenantService(db, pepper).set_plan(operator(), str(found.id), plan)
+    finally:
+        await db.close()
+
+
+async def set_tenant_limits(
+    settings: Settings, tenant: str, limits: dict[str, float | None]
+) -> Tenant:
+    db = await _with_db(settings)
+    try:
+        found = await _find_tenant(db, tenant)
+        pepper = Secrets(settings, Service.ADMIN).require("key_pepper")
+        return await TenantService(db, pepper).set_limits(operator(), str(found.id), limits)
+    finally:
+        await db.close()
+
+
 async def create_platform_key(settings: Settings, name: str) -> str:
     db = await _with_db(settings)
     try:

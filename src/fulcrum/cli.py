@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fulcrum.kit.config import Settings, load_settings
 from fulcrum.kit.errors import FulcrumError, InvalidArgument
+
+if TYPE_CHECKING:
+    from fulcrum.tenants.models import Tenant
 from fulcrum.kit.logging import configure_logging
 from fulcrum.kit.secrets import refuse_env_secrets
+from fulcrum.tenants.models import Tenant
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__
@@ -119,6 +123,58 @@ def tenants_create(
     tenant, issued = asyncio.run(create_tenant(_settings(), name, owner_user_id))
     _say(f"tenant {tenant.id} ({tenant.name}) created")
     _say(f"owner API key (shown once, store it now): {issued.secret}")
+
+
+def _say_limits(tenant: Tenant) -> None:
+    c = tenant.ceiling
+    origin = "custom" if tenant.custom_limits else f"the {tenant.plan} plan's"
+    _say(
+        f"tenant {tenant.id} ({tenant.name}): plan {tenant.plan}; limits ({origin}): "
+        f"{c.tenant_rate:g}/s burst {c.tenant_burst} per tenant, "
+        f"{c.key_rate:g}/s burst {c.key_burst} per key or user"
+    )
+
+
+@tenants_app.command("set-plan")
+def tenants_set_plan(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or name.")],
+    plan: Annotated[str, typer.Argument(help="free, standard or enterprise.")],
+) -> None:
+    """Put a tenant on a plan (its default ceilings; the tenant can only lower them)."""
+    from fulcrum.admin import set_tenant_plan
+
+    _say_limits(asyncio.run(set_tenant_plan(_settings(), tenant, plan)))
+
+
+@tenants_app.command("set-limits")
+def tenants_set_limits(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or name.")],
+    *,
+    per_second: Annotated[float | None, typer.Option(help="Tenant-wide refill per second.")] = None,
+    burst: Annotated[int | None, typer.Option(help="Tenant-wide bucket size.")] = None,
+    key_per_second: Annotated[
+        float | None, typer.Option(help="Refill per second of each key or user.")
+    ] = None,
+    key_burst: Annotated[int | None, typer.Option(help="Bucket size of each key or user.")] = None,
+    reset: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Give a limit back to the plan: per_second, burst, key_per_second, key_burst."
+        ),
+    ] = None,
+) -> None:
+    """Give a tenant custom ceilings instead of its plan's (the tenant can only lower them)."""
+    from fulcrum.admin import set_tenant_limits
+
+    given: dict[str, float | None] = {
+        "per_second": per_second,
+        "burst": burst,
+        "key_per_second": key_per_second,
+        "key_burst": key_burst,
+    }
+    limits: dict[str, float | None] = {k: v for k, v in given.items() if v is not None}
+    limits.update({name: None for name in reset or []})
+    _say_limits(asyncio.run(set_tenant_limits(_settings(), tenant, limits)))
 
 
 @platform_app.command("create")

@@ -120,6 +120,8 @@ def domain_operations() -> dict[str, Operation]:
 DECISION = {"tool": {"name": "db.query"}}
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/tenants"): {"name": "acme"},
+    ("POST", "/v1/tenants/{tenant_id}/plan"): {"plan": "free"},
+    ("PATCH", "/v1/tenants/{tenant_id}/limits"): {"burst": 5},
     ("POST", "/v1/members"): {"external_user_id": "u1", "role": "viewer"},
     ("PATCH", "/v1/members/{member_id}"): {"role": "viewer"},
     ("POST", "/v1/api-keys"): {"name": "k", "scopes": ["keys:read"]},

@@ -270,6 +270,14 @@ CASES: list[tuple[str, str, str, Any, str, Message]] = [
         settings_pb2.UpdateSettingsRequest(default_action="maybe"),
     ),
     (
+        "rate above the plan",
+        "PATCH",
+        "/v1/settings",
+        {"rate_limit": {"per_second": 10**9}},
+        f"{_S}UpdateSettings",
+        settings_pb2.UpdateSettingsRequest(rate_limit=settings_pb2.RateLimit(per_second=1e9)),
+    ),
+    (
         "burst below one",
         "PATCH",
         "/v1/settings",

@@ -248,6 +248,10 @@ def test_a_made_up_platform_proof_opens_nothing(stack: LiveStack) -> None:
         "plan = 'enterprise'",
         "name = 'renamed-by-a-tenant'",
         "clerk_org_id = 'org_someone_else'",
+        "limit_per_second = 1000000",
+        "limit_burst = 10000000",
+        "key_limit_per_second = 1000000",
+        "key_limit_burst = 10000000",
     ],
 )
 def test_a_tenant_cannot_change_what_only_the_platform_may(

@@ -1,4 +1,5 @@
-"""Rate limits: tenant plans and per-tenant overrides."""
+"""Rate limits: tenant plans, the platform's custom ceilings, and the tenant's own lower
+overrides."""
 
 from __future__ import annotations
 
@@ -31,14 +32,14 @@ PLAN_LIMITS = {
 }
 
 
-def effective_limits(
+def ceiling_limits(
     plan: str,
-    tenant_rate: float | None,
-    tenant_burst: int | None,
-    key_rate: float | None,
-    key_burst: int | None,
+    tenant_rate: float | None = None,
+    tenant_burst: int | None = None,
+    key_rate: float | None = None,
+    key_burst: int | None = None,
 ) -> RateLimits:
-    """The plan's limits with the tenant's overrides applied."""
+    """A tenant's ceilings: the platform's custom limits where it set them, else the plan's."""
     base = PLAN_LIMITS[Plan(plan)]
     return replace(
         base,
@@ -46,4 +47,27 @@ def effective_limits(
         tenant_burst=base.tenant_burst if tenant_burst is None else tenant_burst,
         key_rate=base.key_rate if key_rate is None else key_rate,
         key_burst=base.key_burst if key_burst is None else key_burst,
+    )
+
+
+def effective_limits(
+    plan: str,
+    tenant_rate: float | None,
+    tenant_burst: int | None,
+    key_rate: float | None,
+    key_burst: int | None,
+    *,
+    ceiling: RateLimits | None = None,
+) -> RateLimits:
+    """The ceilings (the plan's unless given) lowered by the tenant's own overrides: an
+    override never raises a limit, even one the platform lowered after it was set."""
+    base = ceiling or PLAN_LIMITS[Plan(plan)]
+    return replace(
+        base,
+        tenant_rate=base.tenant_rate if tenant_rate is None else min(tenant_rate, base.tenant_rate),
+        tenant_burst=(
+            base.tenant_burst if tenant_burst is None else min(tenant_burst, base.tenant_burst)
+        ),
+        key_rate=base.key_rate if key_rate is None else min(key_rate, base.key_rate),
+        key_burst=base.key_burst if key_burst is None else min(key_burst, base.key_burst),
     )

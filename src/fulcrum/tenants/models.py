@@ -20,6 +20,8 @@ class Tenant:
     status: TenantStatus
     created_at: dt.datetime
     clerk_org_id: str | None
-    limits: RateLimits
+    limits: RateLimits  # in force: the ceilings, lowered by the tenant's own overrides
     plan: str
     default_action: str
+    ceiling: RateLimits  # the plan's limits, or the platform's custom ones
+    custom_limits: bool  # whether the platform set any custom ceiling

@@ -8,7 +8,7 @@ import uuid
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from fulcrum.auth.limits import effective_limits
+from fulcrum.auth.limits import ceiling_limits, effective_limits
 from fulcrum.kit.db import CURRENT_TENANT
 from fulcrum.kit.pagination import Cursor, after_clause
 from fulcrum.tenants.models import Tenant, TenantStatus
@@ -16,20 +16,31 @@ from fulcrum.tenants.models import Tenant, TenantStatus
 Conn = AsyncConnection[TupleRow]
 _COLUMNS = (
     "id, name, status, created_at, clerk_org_id, plan, rate_limit_per_second, "
-    "rate_limit_burst, key_rate_limit_per_second, key_rate_limit_burst, default_action"
+    "rate_limit_burst, key_rate_limit_per_second, key_rate_limit_burst, default_action, "
+    "limit_per_second, limit_burst, key_limit_per_second, key_limit_burst"
 )
+# The platform's custom ceilings (migration 0009), by API field.
+CEILING_COLUMNS = {
+    "per_second": "limit_per_second",
+    "burst": "limit_burst",
+    "key_per_second": "key_limit_per_second",
+    "key_burst": "key_limit_burst",
+}
 
 
 def _tenant(row: TupleRow) -> Tenant:
+    ceiling = ceiling_limits(row[5], *row[11:15])
     return Tenant(
         id=row[0],
         name=row[1],
         status=TenantStatus(row[2]),
         created_at=row[3],
         clerk_org_id=row[4],
-        limits=effective_limits(*row[5:10]),
+        limits=effective_limits(*row[5:10], ceiling=ceiling),
         plan=row[5],
         default_action=row[10],
+        ceiling=ceiling,
+        custom_limits=any(value is not None for value in row[11:15]),
     )
 
 
@@ -104,3 +115,26 @@ async def set_rate_overrides(conn: Conn, overrides: dict[str, float | int | None
         f"UPDATE tenants SET {assignments} WHERE id = {CURRENT_TENANT}",
         tuple(overrides.values()),
     )
+
+
+async def set_plan(conn: Conn, tenant_id: uuid.UUID, plan: str) -> Tenant | None:
+    """Platform transactions only (the guard trigger of migration 0007)."""
+    cur = await conn.execute(
+        f"UPDATE tenants SET plan = %s WHERE id = %s RETURNING {_COLUMNS}", (plan, tenant_id)
+    )
+    row = await cur.fetchone()
+    return _tenant(row) if row else None
+
+
+async def set_ceilings(
+    conn: Conn, tenant_id: uuid.UUID, ceilings: dict[str, float | int | None]
+) -> Tenant | None:
+    """Set the named custom ceilings (None: back to the plan's); platform transactions only
+    (the guard trigger, as extended by migration 0009)."""
+    assignments = ", ".join(f"{CEILING_COLUMNS[name]} = %s" for name in ceilings)
+    cur = await conn.execute(
+        f"UPDATE tenants SET {assignments} WHERE id = %s RETURNING {_COLUMNS}",
+        (*ceilings.values(), tenant_id),
+    )
+    row = await cur.fetchone()
+    return _tenant(row) if row else None

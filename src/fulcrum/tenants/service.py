@@ -9,16 +9,18 @@ from contextlib import asynccontextmanager
 from fulcrum.api_keys.models import IssuedKey
 from fulcrum.api_keys.service import issue_key
 from fulcrum.audit.outbox import record_change
+from fulcrum.auth.limits import Plan
 from fulcrum.auth.principal import Principal
 from fulcrum.auth.scopes import ROLE_SCOPES, Role
 from fulcrum.kit.db import Database, PlatformRefused
-from fulcrum.kit.errors import Conflict, NotFound, Unauthenticated
+from fulcrum.kit.errors import Conflict, InvalidArgument, NotFound, Unauthenticated
 from fulcrum.kit.pagination import Cursor, decode_cursor, page_size, paginate
 from fulcrum.kit.secrets import EnvSecret, FileSecret
 from fulcrum.kit.validation import display_name, parse_uuid
 from fulcrum.members.service import add_owner, parse_external_user_id
 from fulcrum.tenants import operations as ops
 from fulcrum.tenants import repository as repo
+from fulcrum.tenants.limits import limits_fields, parse_limits
 from fulcrum.tenants.models import Tenant, TenantStatus
 from fulcrum.tenants.repository import Conn
 
@@ -129,3 +131,68 @@ class TenantService:
                 },
             )
         return tenant
+
+    async def set_plan(self, principal: Principal, tenant_id: str, plan: str) -> Tenant:
+        """Put the tenant on ``plan``; its ceilings follow unless custom ones are set."""
+        principal.authorize(ops.SET_PLAN)
+        tid = parse_uuid(tenant_id, "tenant_id")
+        wanted = parse_plan(plan)
+        async with self._platform(principal, tid) as conn:
+            before = await repo.get(conn, tid)
+            if before is None:
+                raise NotFound(f"tenant {tid} not found")
+            tenant = await repo.set_plan(conn, tid, wanted.value)
+            assert tenant is not None
+            await record_change(
+                conn,
+                tenant_id=tid,
+                actor=principal.actor,
+                action="tenant.set_plan",
+                resource_type="tenant",
+                resource_id=str(tid),
+                details={"before": {"plan": before.plan}, "after": {"plan": tenant.plan}},
+            )
+        return tenant
+
+    async def set_limits(
+        self, principal: Principal, tenant_id: str, limits: dict[str, float | None]
+    ) -> Tenant:
+        """Give the tenant custom ceilings (a value of None gives one back to the plan);
+        the tenant's own overrides can only lower them."""
+        principal.authorize(ops.SET_LIMITS)
+        tid = parse_uuid(tenant_id, "tenant_id")
+        if not limits:
+            raise InvalidArgument("name at least one limit to set or reset", field="limits")
+        ceilings = parse_limits(
+            limits,
+            field="limits",
+            ceiling=None,
+            too_high=lambda most: f"must be at most {most}",
+        )
+        async with self._platform(principal, tid) as conn:
+            before = await repo.get(conn, tid)
+            if before is None:
+                raise NotFound(f"tenant {tid} not found")
+            tenant = await repo.set_ceilings(conn, tid, ceilings)
+            assert tenant is not None
+            await record_change(
+                conn,
+                tenant_id=tid,
+                actor=principal.actor,
+                action="tenant.set_limits",
+                resource_type="tenant",
+                resource_id=str(tid),
+                details={
+                    "before": limits_fields(before.ceiling),
+                    "after": limits_fields(tenant.ceiling),
+                },
+            )
+        return tenant
+
+
+def parse_plan(value: str) -> Plan:
+    try:
+        return Plan(value)
+    except ValueError:
+        allowed = ", ".join(p.value for p in Plan)
+        raise InvalidArgument(f"must be one of {allowed}", field="plan") from None

@@ -7,7 +7,6 @@ a tenant cannot buy itself more capacity than its plan grants.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 from fulcrum.audit.outbox import record_change
@@ -20,6 +19,7 @@ from fulcrum.policies.notify import PolicyChange, PolicyChangeNotifier
 from fulcrum.policies.service import set_default_action
 from fulcrum.tenants import operations as ops
 from fulcrum.tenants import repository as tenants_repo
+from fulcrum.tenants.limits import parse_limits
 from fulcrum.tenants.repository import Conn
 
 # API field -> (tenants column, RateLimits attribute)
@@ -36,6 +36,8 @@ class TenantSettings:
     default_action: Action
     plan: Plan
     limits: RateLimits
+    # The platform's custom ceilings, when it set any; otherwise the plan's apply.
+    custom_ceiling: RateLimits | None = None
 
 
 def parse_action(value: str, field: str) -> Action:
@@ -46,30 +48,23 @@ def parse_action(value: str, field: str) -> Action:
         raise InvalidArgument(f"must be one of {allowed}", field=field) from None
 
 
-def rate_overrides(plan: Plan, requested: dict[str, float | None]) -> dict[str, float | int | None]:
-    """Validate overrides (None resets to the plan) and map them to tenant columns."""
-    ceiling = PLAN_LIMITS[plan]
-    columns: dict[str, float | int | None] = {}
-    for name, value in requested.items():
-        if name not in RATE_FIELDS:
-            raise InvalidArgument("unknown field", field=f"rate_limit.{name}")
-        column, attribute = RATE_FIELDS[name]
-        field = f"rate_limit.{name}"
-        if value is None:
-            columns[column] = None
-            continue
-        if isinstance(value, float) and not math.isfinite(value):  # NaN passes every test below
-            raise InvalidArgument("must be a finite number", field=field)
-        limit = getattr(ceiling, attribute)
-        is_burst = name.endswith("burst")
-        if is_burst and (value != int(value) or value < 1):
-            raise InvalidArgument("must be a whole number of at least 1", field=field)
-        if value < 0:
-            raise InvalidArgument("must not be negative", field=field)
-        if value > limit:
-            raise InvalidArgument(f"cannot exceed the {plan} plan's {limit}", field=field)
-        columns[column] = int(value) if is_burst else float(value)
-    return columns
+def rate_overrides(
+    plan: Plan,
+    requested: dict[str, float | None],
+    ceiling: RateLimits | None = None,
+) -> dict[str, float | int | None]:
+    """Validate the tenant's overrides (None resets one) against its ceilings (the plan's,
+    unless the platform gave it custom ones) and map them to tenant columns."""
+
+    def too_high(limit: float | int) -> str:
+        if ceiling is None:
+            return f"cannot exceed the {plan} plan's {limit}"
+        return f"cannot exceed the tenant's limit of {limit}"
+
+    parsed = parse_limits(
+        requested, field="rate_limit", ceiling=ceiling or PLAN_LIMITS[plan], too_high=too_high
+    )
+    return {RATE_FIELDS[name][0]: value for name, value in parsed.items()}
 
 
 def _limits_dict(limits: RateLimits) -> dict[str, float | int]:
@@ -90,7 +85,12 @@ class SettingsService:
         tenant = await tenants_repo.current(conn)
         if tenant is None:
             raise NotFound("tenant not found")
-        return TenantSettings(Action(tenant.default_action), Plan(tenant.plan), tenant.limits)
+        return TenantSettings(
+            Action(tenant.default_action),
+            Plan(tenant.plan),
+            tenant.limits,
+            tenant.ceiling if tenant.custom_limits else None,
+        )
 
     async def update(
         self,
@@ -108,7 +108,8 @@ class SettingsService:
             if action is not None and action is not before.default_action:
                 change = await set_default_action(conn, tenant_id, action)
             if rate_limit:
-                await tenants_repo.set_rate_overrides(conn, rate_overrides(before.plan, rate_limit))
+                overrides = rate_overrides(before.plan, rate_limit, before.custom_ceiling)
+                await tenants_repo.set_rate_overrides(conn, overrides)
             after = await self._read(conn)
             if after != before:
                 await record_change(

@@ -6,6 +6,7 @@ from typing import Any
 
 from fulcrum.kit.timestamps import timestamp
 from fulcrum.pb.v1 import settings_pb2, tenants_pb2
+from fulcrum.tenants.limits import limits_fields
 from fulcrum.tenants.models import Tenant, TenantStatus
 from fulcrum.tenants.settings import TenantSettings
 
@@ -15,13 +16,23 @@ _STATUS = {
 }
 
 
+def _tenant_fields(t: Tenant) -> dict[str, Any]:
+    return {
+        "id": str(t.id),
+        "name": t.name,
+        "plan": t.plan,
+        "limits": limits_fields(t.ceiling),  # its ceilings: the plan's or custom
+        "custom_limits": t.custom_limits,
+    }
+
+
 def tenant_body(t: Tenant) -> dict[str, Any]:
-    return {"id": str(t.id), "name": t.name, "status": t.status.value, "created_at": t.created_at}
+    return {**_tenant_fields(t), "status": t.status.value, "created_at": t.created_at}
 
 
 def tenant_message(t: Tenant) -> tenants_pb2.Tenant:
     return tenants_pb2.Tenant(
-        id=str(t.id), name=t.name, status=_STATUS[t.status], create_time=timestamp(t.created_at)
+        **_tenant_fields(t), status=_STATUS[t.status], create_time=timestamp(t.created_at)
     )
 
 
@@ -29,12 +40,7 @@ def _settings_fields(s: TenantSettings) -> dict[str, Any]:
     return {
         "default_action": s.default_action.value,
         "plan": s.plan.value,
-        "rate_limit": {
-            "per_second": s.limits.tenant_rate,
-            "burst": s.limits.tenant_burst,
-            "key_per_second": s.limits.key_rate,
-            "key_burst": s.limits.key_burst,
-        },
+        "rate_limit": limits_fields(s.limits),
     }
 
 

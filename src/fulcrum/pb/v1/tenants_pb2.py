@@ -23,40 +23,49 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from fulcrum.pb.v1 import settings_pb2 as fulcrum_dot_v1_dot_settings__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ulcrum/v1/tenants.proto\x12\nfulcrum.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"}\n\x06Tenant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.fulcrum.v1.TenantStatus\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\":\n\x13\x43reateTenantRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rowner_user_id\x18\x02 \x01(\t\"Q\n\x14\x43reateTenantResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant\x12\x15\n\rowner_api_key\x18\x02 \x01(\t\"%\n\x10GetTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"7\n\x11GetTenantResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant\";\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListTenantsResponse\x12#\n\x07tenants\x18\x01 \x03(\x0b\x32\x12.fulcrum.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x14SuspendTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\";\n\x15SuspendTenantResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant\"(\n\x13ResumeTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\":\n\x14ResumeTenantResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant*d\n\x0cTenantStatus\x12\x1d\n\x19TENANT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14TENANT_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17TENANT_STATUS_SUSPENDED\x10\x02\x32\xa5\x03\n\rTenantService\x12Q\n\x0c\x43reateTenant\x12\x1f.fulcrum.v1.CreateTenantRequest\x1a .fulcrum.v1.CreateTenantResponse\x12H\n\tGetTenant\x12\x1c.fulcrum.v1.GetTenantRequest\x1a\x1d.fulcrum.v1.GetTenantResponse\x12N\n\x0bListTenants\x12\x1e.fulcrum.v1.ListTenantsRequest\x1a\x1f.fulcrum.v1.ListTenantsResponse\x12T\n\rSuspendTenant\x12 .fulcrum.v1.SuspendTenantRequest\x1a!.fulcrum.v1.SuspendTenantResponse\x12Q\n\x0cResumeTenant\x12\x1f.fulcrum.v1.ResumeTenantRequest\x1a .fulcrum.v1.ResumeTenantResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ulcrum/v1/tenants.proto\x12\nfulcrum.v1\x1a\x19\x66ulcrum/v1/settings.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x01\n\x06Tenant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.fulcrum.v1.TenantStatus\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04plan\x18\x05 \x01(\t\x12%\n\x06limits\x18\x06 \x01(\x0b\x32\x15.fulcrum.v1.RateLimit\x12\x15\n\rcustom_limits\x18\x07 \x01(\x08\":\n\x13\x43reateTenantRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rowner_user_id\x18\x02 \x01(\t\"Q\n\x14\x43reateTenantResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant\x12\x15\n\rowner_api_key\x18\x02 \x01(\t\"%\n\x10GetTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"7\n\x11GetTenantResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant\";\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListTenantsResponse\x12#\n\x07tenants\x18\x01 \x03(\x0b\x32\x12.fulcrum.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x14SuspendTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\";\n\x15SuspendTenantResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant\"(\n\x13ResumeTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\":\n\x14ResumeTenantResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant\"7\n\x14SetTenantPlanRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0c\n\x04plan\x18\x02 \x01(\t\";\n\x15SetTenantPlanResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant\"a\n\x16SetTenantLimitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12%\n\x06limits\x18\x02 \x01(\x0b\x32\x15.fulcrum.v1.RateLimit\x12\r\n\x05reset\x18\x03 \x03(\t\"=\n\x17SetTenantLimitsResponse\x12\"\n\x06tenant\x18\x01 \x01(\x0b\x32\x12.fulcrum.v1.Tenant*d\n\x0cTenantStatus\x12\x1d\n\x19TENANT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14TENANT_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17TENANT_STATUS_SUSPENDED\x10\x02\x32\xd7\x04\n\rTenantService\x12Q\n\x0c\x43reateTenant\x12\x1f.fulcrum.v1.CreateTenantRequest\x1a .fulcrum.v1.CreateTenantResponse\x12H\n\tGetTenant\x12\x1c.fulcrum.v1.GetTenantRequest\x1a\x1d.fulcrum.v1.GetTenantResponse\x12N\n\x0bListTenants\x12\x1e.fulcrum.v1.ListTenantsRequest\x1a\x1f.fulcrum.v1.ListTenantsResponse\x12T\n\rSuspendTenant\x12 .fulcrum.v1.SuspendTenantRequest\x1a!.fulcrum.v1.SuspendTenantResponse\x12Q\n\x0cResumeTenant\x12\x1f.fulcrum.v1.ResumeTenantRequest\x1a .fulcrum.v1.ResumeTenantResponse\x12T\n\rSetTenantPlan\x12 .fulcrum.v1.SetTenantPlanRequest\x1a!.fulcrum.v1.SetTenantPlanResponse\x12Z\n\x0fSetTenantLimits\x12\".fulcrum.v1.SetTenantLimitsRequest\x1a#.fulcrum.v1.SetTenantLimitsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fulcrum.v1.tenants_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TENANTSTATUS']._serialized_start=791
-  _globals['_TENANTSTATUS']._serialized_end=891
-  _globals['_TENANT']._serialized_start=73
-  _globals['_TENANT']._serialized_end=198
-  _globals['_CREATETENANTREQUEST']._serialized_start=200
-  _globals['_CREATETENANTREQUEST']._serialized_end=258
-  _globals['_CREATETENANTRESPONSE']._serialized_start=260
-  _globals['_CREATETENANTRESPONSE']._serialized_end=341
-  _globals['_GETTENANTREQUEST']._serialized_start=343
-  _globals['_GETTENANTREQUEST']._serialized_end=380
-  _globals['_GETTENANTRESPONSE']._serialized_start=382
-  _globals['_GETTENANTRESPONSE']._serialized_end=437
-  _globals['_LISTTENANTSREQUEST']._serialized_start=439
-  _globals['_LISTTENANTSREQUEST']._serialized_end=498
-  _globals['_LISTTENANTSRESPONSE']._serialized_start=500
-  _globals['_LISTTENANTSRESPONSE']._serialized_end=583
-  _globals['_SUSPENDTENANTREQUEST']._serialized_start=585
-  _globals['_SUSPENDTENANTREQUEST']._serialized_end=626
-  _globals['_SUSPENDTENANTRESPONSE']._serialized_start=628
-  _globals['_SUSPENDTENANTRESPONSE']._serialized_end=687
-  _globals['_RESUMETENANTREQUEST']._serialized_start=689
-  _globals['_RESUMETENANTREQUEST']._serialized_end=729
-  _globals['_RESUMETENANTRESPONSE']._serialized_start=731
-  _globals['_RESUMETENANTRESPONSE']._serialized_end=789
-  _globals['_TENANTSERVICE']._serialized_start=894
-  _globals['_TENANTSERVICE']._serialized_end=1315
+  _globals['_TENANTSTATUS']._serialized_start=1175
+  _globals['_TENANTSTATUS']._serialized_end=1275
+  _globals['_TENANT']._serialized_start=101
+  _globals['_TENANT']._serialized_end=302
+  _globals['_CREATETENANTREQUEST']._serialized_start=304
+  _globals['_CREATETENANTREQUEST']._serialized_end=362
+  _globals['_CREATETENANTRESPONSE']._serialized_start=364
+  _globals['_CREATETENANTRESPONSE']._serialized_end=445
+  _globals['_GETTENANTREQUEST']._serialized_start=447
+  _globals['_GETTENANTREQUEST']._serialized_end=484
+  _globals['_GETTENANTRESPONSE']._serialized_start=486
+  _globals['_GETTENANTRESPONSE']._serialized_end=541
+  _globals['_LISTTENANTSREQUEST']._serialized_start=543
+  _globals['_LISTTENANTSREQUEST']._serialized_end=602
+  _globals['_LISTTENANTSRESPONSE']._serialized_start=604
+  _globals['_LISTTENANTSRESPONSE']._serialized_end=687
+  _globals['_SUSPENDTENANTREQUEST']._serialized_start=689
+  _globals['_SUSPENDTENANTREQUEST']._serialized_end=730
+  _globals['_SUSPENDTENANTRESPONSE']._serialized_start=732
+  _globals['_SUSPENDTENANTRESPONSE']._serialized_end=791
+  _globals['_RESUMETENANTREQUEST']._serialized_start=793
+  _globals['_RESUMETENANTREQUEST']._serialized_end=833
+  _globals['_RESUMETENANTRESPONSE']._serialized_start=835
+  _globals['_RESUMETENANTRESPONSE']._serialized_end=893
+  _globals['_SETTENANTPLANREQUEST']._serialized_start=895
+  _globals['_SETTENANTPLANREQUEST']._serialized_end=950
+  _globals['_SETTENANTPLANRESPONSE']._serialized_start=952
+  _globals['_SETTENANTPLANRESPONSE']._serialized_end=1011
+  _globals['_SETTENANTLIMITSREQUEST']._serialized_start=1013
+  _globals['_SETTENANTLIMITSREQUEST']._serialized_end=1110
+  _globals['_SETTENANTLIMITSRESPONSE']._serialized_start=1112
+  _globals['_SETTENANTLIMITSRESPONSE']._serialized_end=1173
+  _globals['_TENANTSERVICE']._serialized_start=1278
+  _globals['_TENANTSERVICE']._serialized_end=1877
 # @@protoc_insertion_point(module_scope)

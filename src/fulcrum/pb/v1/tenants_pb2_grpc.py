@@ -62,6 +62,16 @@ class TenantServiceStub:
                 request_serializer=fulcrum_dot_v1_dot_tenants__pb2.ResumeTenantRequest.SerializeToString,
                 response_deserializer=fulcrum_dot_v1_dot_tenants__pb2.ResumeTenantResponse.FromString,
                 _registered_method=True)
+        self.SetTenantPlan = channel.unary_unary(
+                '/fulcrum.v1.TenantService/SetTenantPlan',
+                request_serializer=fulcrum_dot_v1_dot_tenants__pb2.SetTenantPlanRequest.SerializeToString,
+                response_deserializer=fulcrum_dot_v1_dot_tenants__pb2.SetTenantPlanResponse.FromString,
+                _registered_method=True)
+        self.SetTenantLimits = channel.unary_unary(
+                '/fulcrum.v1.TenantService/SetTenantLimits',
+                request_serializer=fulcrum_dot_v1_dot_tenants__pb2.SetTenantLimitsRequest.SerializeToString,
+                response_deserializer=fulcrum_dot_v1_dot_tenants__pb2.SetTenantLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class TenantServiceServicer:
@@ -101,6 +111,20 @@ class TenantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetTenantPlan(self, request, context):
+        """The tenant's plan (free, standard or enterprise): its default ceilings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTenantLimits(self, request, context):
+        """Custom ceilings instead of the plan's; the tenant's own settings can only lower them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TenantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +152,16 @@ def add_TenantServiceServicer_to_server(servicer, server):
                     servicer.ResumeTenant,
                     request_deserializer=fulcrum_dot_v1_dot_tenants__pb2.ResumeTenantRequest.FromString,
                     response_serializer=fulcrum_dot_v1_dot_tenants__pb2.ResumeTenantResponse.SerializeToString,
+            ),
+            'SetTenantPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTenantPlan,
+                    request_deserializer=fulcrum_dot_v1_dot_tenants__pb2.SetTenantPlanRequest.FromString,
+                    response_serializer=fulcrum_dot_v1_dot_tenants__pb2.SetTenantPlanResponse.SerializeToString,
+            ),
+            'SetTenantLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTenantLimits,
+                    request_deserializer=fulcrum_dot_v1_dot_tenants__pb2.SetTenantLimitsRequest.FromString,
+                    response_serializer=fulcrum_dot_v1_dot_tenants__pb2.SetTenantLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +301,60 @@ class TenantService:
             '/fulcrum.v1.TenantService/ResumeTenant',
             fulcrum_dot_v1_dot_tenants__pb2.ResumeTenantRequest.SerializeToString,
             fulcrum_dot_v1_dot_tenants__pb2.ResumeTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTenantPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fulcrum.v1.TenantService/SetTenantPlan',
+            fulcrum_dot_v1_dot_tenants__pb2.SetTenantPlanRequest.SerializeToString,
+            fulcrum_dot_v1_dot_tenants__pb2.SetTenantPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTenantLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fulcrum.v1.TenantService/SetTenantLimits',
+            fulcrum_dot_v1_dot_tenants__pb2.SetTenantLimitsRequest.SerializeToString,
+            fulcrum_dot_v1_dot_tenants__pb2.SetTenantLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,10 @@ class TenantServiceStub:
     SuspendTenant: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.SuspendTenantRequest, _tenants_pb2.SuspendTenantResponse]
     """A suspended tenant's keys and members are refused until it is resumed."""
     ResumeTenant: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.ResumeTenantRequest, _tenants_pb2.ResumeTenantResponse]
+    SetTenantPlan: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.SetTenantPlanRequest, _tenants_pb2.SetTenantPlanResponse]
+    """The tenant's plan (free, standard or enterprise): its default ceilings."""
+    SetTenantLimits: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.SetTenantLimitsRequest, _tenants_pb2.SetTenantLimitsResponse]
+    """Custom ceilings instead of the plan's; the tenant's own settings can only lower them."""
 
 @_typing.type_check_only
 class TenantServiceAsyncStub(TenantServiceStub):
@@ -58,6 +62,10 @@ class TenantServiceAsyncStub(TenantServiceStub):
     SuspendTenant: _aio.UnaryUnaryMultiCallable[_tenants_pb2.SuspendTenantRequest, _tenants_pb2.SuspendTenantResponse]  # type: ignore[assignment]
     """A suspended tenant's keys and members are refused until it is resumed."""
     ResumeTenant: _aio.UnaryUnaryMultiCallable[_tenants_pb2.ResumeTenantRequest, _tenants_pb2.ResumeTenantResponse]  # type: ignore[assignment]
+    SetTenantPlan: _aio.UnaryUnaryMultiCallable[_tenants_pb2.SetTenantPlanRequest, _tenants_pb2.SetTenantPlanResponse]  # type: ignore[assignment]
+    """The tenant's plan (free, standard or enterprise): its default ceilings."""
+    SetTenantLimits: _aio.UnaryUnaryMultiCallable[_tenants_pb2.SetTenantLimitsRequest, _tenants_pb2.SetTenantLimitsResponse]  # type: ignore[assignment]
+    """Custom ceilings instead of the plan's; the tenant's own settings can only lower them."""
 
 class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
     """Platform administration: creating and suspending tenants. Reachable only with a
@@ -100,5 +108,21 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tenants_pb2.ResumeTenantRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tenants_pb2.ResumeTenantResponse, _abc.Awaitable[_tenants_pb2.ResumeTenantResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetTenantPlan(
+        self,
+        request: _tenants_pb2.SetTenantPlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tenants_pb2.SetTenantPlanResponse, _abc.Awaitable[_tenants_pb2.SetTenantPlanResponse]]:
+        """The tenant's plan (free, standard or enterprise): its default ceilings."""
+
+    @_abc_1.abstractmethod
+    def SetTenantLimits(
+        self,
+        request: _tenants_pb2.SetTenantLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tenants_pb2.SetTenantLimitsResponse, _abc.Awaitable[_tenants_pb2.SetTenantLimitsResponse]]:
+        """Custom ceilings instead of the plan's; the tenant's own settings can only lower them."""
 
 def add_TenantServiceServicer_to_server(servicer: TenantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

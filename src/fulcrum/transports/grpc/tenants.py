@@ -7,11 +7,13 @@ from typing import Any
 import grpc
 
 from fulcrum.container import Services
+from fulcrum.kit.errors import InvalidArgument
 from fulcrum.pb.v1 import (
     tenants_pb2,
     tenants_pb2_grpc,
 )
 from fulcrum.tenants import operations as ops
+from fulcrum.tenants.limits import LIMIT_FIELDS
 from fulcrum.tenants.models import TenantStatus
 from fulcrum.tenants.wire import tenant_message
 from fulcrum.transports.grpc.auth import current_principal, rpcs
@@ -65,6 +67,29 @@ class TenantServicer(tenants_pb2_grpc.TenantServiceServicer):
         )
         return tenants_pb2.ResumeTenantResponse(tenant=tenant_message(tenant))
 
+    async def SetTenantPlan(  # noqa: N802
+        self, request: tenants_pb2.SetTenantPlanRequest, context: Context
+    ) -> tenants_pb2.SetTenantPlanResponse:
+        tenant = await self._tenants.set_plan(
+            current_principal.get(), request.tenant_id, request.plan
+        )
+        return tenants_pb2.SetTenantPlanResponse(tenant=tenant_message(tenant))
+
+    async def SetTenantLimits(  # noqa: N802
+        self, request: tenants_pb2.SetTenantLimitsRequest, context: Context
+    ) -> tenants_pb2.SetTenantLimitsResponse:
+        limits: dict[str, float | None] = {
+            name: getattr(request.limits, name)
+            for name in ("per_second", "burst", "key_per_second", "key_burst")
+            if request.limits.HasField(name)
+        }
+        for i, name in enumerate(request.reset):
+            if name not in LIMIT_FIELDS:
+                raise InvalidArgument("unknown field", field=f"reset[{i}]")
+            limits[name] = None
+        tenant = await self._tenants.set_limits(current_principal.get(), request.tenant_id, limits)
+        return tenants_pb2.SetTenantLimitsResponse(tenant=tenant_message(tenant))
+
 
 SERVICE = tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name
 OPERATIONS = rpcs(
@@ -75,6 +100,8 @@ OPERATIONS = rpcs(
         "ListTenants": ops.LIST,
         "SuspendTenant": ops.SET_STATUS,
         "ResumeTenant": ops.SET_STATUS,
+        "SetTenantPlan": ops.SET_PLAN,
+        "SetTenantLimits": ops.SET_LIMITS,
     },
 )
 

@@ -16,11 +16,34 @@ from fulcrum.transports.rest.auth import allowed, services_of
 from fulcrum.transports.rest.bodies import StrictBody
 
 
+class LimitsOut(BaseModel):
+    per_second: float
+    burst: int
+    key_per_second: float
+    key_burst: int
+
+
 class TenantOut(BaseModel):
     id: str
     name: str
     status: str
     created_at: dt.datetime
+    plan: str
+    limits: LimitsOut  # the tenant's ceilings: its plan's, or the custom ones set for it
+    custom_limits: bool
+
+
+class SetPlanIn(StrictBody):
+    plan: str
+
+
+class SetLimitsIn(StrictBody):
+    """The ceilings to set; a field left out is unchanged, null gives it back to the plan."""
+
+    per_second: float | None = None
+    burst: int | None = None
+    key_per_second: float | None = None
+    key_burst: int | None = None
 
 
 class CreateTenantIn(StrictBody):
@@ -87,3 +110,24 @@ async def resume_tenant(
 ) -> TenantOut:
     tenant = await services_of(request).tenants.set_status(who, tenant_id, TenantStatus.ACTIVE)
     return _tenant(tenant)
+
+
+@router.post("/{tenant_id}/plan")
+async def set_tenant_plan(
+    tenant_id: str,
+    body: SetPlanIn,
+    request: Request,
+    who: Annotated[Principal, allowed(ops.SET_PLAN)],
+) -> TenantOut:
+    return _tenant(await services_of(request).tenants.set_plan(who, tenant_id, body.plan))
+
+
+@router.patch("/{tenant_id}/limits")
+async def set_tenant_limits(
+    tenant_id: str,
+    body: SetLimitsIn,
+    request: Request,
+    who: Annotated[Principal, allowed(ops.SET_LIMITS)],
+) -> TenantOut:
+    limits = body.model_dump(exclude_unset=True)
+    return _tenant(await services_of(request).tenants.set_limits(who, tenant_id, limits))
