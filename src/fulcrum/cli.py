@@ -297,12 +297,12 @@ def dev_token(
 
 @app.command()
 def api() -> None:
-    """Serve gRPC and REST."""
-    from fulcrum.transports.serve import serve_api
+    """Serve gRPC and REST: one serving process per core (FULCRUM_API_PROCESSES)."""
+    from fulcrum.transports.supervisor import run_api
 
     settings = _settings()
     configure_logging("api", settings.log_level)
-    asyncio.run(serve_api(settings))
+    raise typer.Exit(run_api(settings))
 
 
 @app.command()
