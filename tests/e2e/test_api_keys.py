@@ -25,7 +25,8 @@ def tenant(stack: LiveStack) -> TenantFixture:
 
 @pytest.fixture(scope="module")
 def second_api(stack: LiveStack) -> Iterator[FulcrumProcess]:
-    process = start_api(stack, name="api-2")
+    # A separate `fulcrum api` of two serving processes, each with its own key cache.
+    process = start_api(stack, name="api-2", FULCRUM_API_PROCESSES="2")
     yield process
     process.stop()
 
