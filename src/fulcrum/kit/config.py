@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     grpc_reflection: bool | None = Field(
         default=None, description="Serve gRPC reflection. Default: on except in production."
     )
+    access_log_sample: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of successful requests the access log keeps; every error is kept. "
+        "Default: all of them, except one in a hundred (0.01) in production.",
+    )
     cors_allowed_origins: str = Field(
         default="",
         description="Comma-separated browser origins (the dashboard's) allowed to call the "
@@ -240,6 +247,12 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return not self.is_production if self.api_docs is None else self.api_docs
+
+    @property
+    def access_log_share(self) -> float:
+        if self.access_log_sample is not None:
+            return self.access_log_sample
+        return 0.01 if self.is_production else 1.0
 
     @property
     def reflection_enabled(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -57,3 +58,15 @@ def configure_logging(service: str, level: str = "info") -> None:
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger
+
+
+class AccessSample:
+    """Which requests the access log keeps: every error, and ``share`` of the rest (the
+    metrics count them all). One line per request would cost a busy API more than its
+    decisions do."""
+
+    def __init__(self, share: float) -> None:
+        self._share = share
+
+    def keeps(self, *, failed: bool) -> bool:
+        return failed or self._share >= 1.0 or random.random() < self._share  # noqa: S311

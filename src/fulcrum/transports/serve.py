@@ -60,6 +60,7 @@ async def serve_api(settings: Settings, *, one_of_many: bool = False) -> None:
         docs=settings.docs_enabled,
         cors_origins=settings.cors_origins,
         body_idle_timeout=settings.http_body_idle_timeout_seconds,
+        access_log_share=settings.access_log_share,
     )
     http = embedded_server(
         app,

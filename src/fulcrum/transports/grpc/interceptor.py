@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import structlog
 
+from fulcrum.kit.logging import AccessSample
 from fulcrum.kit.tracing import current_trace_id, from_traceparent
 from fulcrum.transports.grpc.auth import PUBLIC_SERVICES, Caller, Gate, current_principal, tolerant
 from fulcrum.transports.grpc.errors import abort_with, code_of
@@ -36,8 +37,9 @@ class _Call:
 
 
 class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, access_log: AccessSample) -> None:
         self._gate = gate
+        self._access_log = access_log
 
     async def intercept_service(
         self,
@@ -105,7 +107,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             record.code = code_of(exc)
             await abort_with(context, exc, method)
         finally:
-            record.observe(method)
+            record.observe(method, self._access_log)
             current_trace_id.reset(token)
             structlog.contextvars.unbind_contextvars("request_id", "tenant_id")
 

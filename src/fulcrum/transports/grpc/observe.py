@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from fulcrum.kit.logging import get_logger
+from fulcrum.kit.logging import AccessSample, get_logger
 from fulcrum.kit.tracing import TraceContext
 from fulcrum.observability.metrics import REQUEST_DURATION, REQUESTS
 
@@ -24,10 +24,12 @@ class CallRecord:
     request_id: str = field(default_factory=lambda: secrets.token_hex(8))
     started: float = field(default_factory=time.perf_counter)
 
-    def observe(self, method: str) -> None:
+    def observe(self, method: str, sample: AccessSample) -> None:
         elapsed = time.perf_counter() - self.started
         REQUESTS.labels(transport="grpc", route=method, code=self.code.name).inc()
         REQUEST_DURATION.labels(transport="grpc", route=method).observe(elapsed)
+        if not sample.keeps(failed=self.code is not grpc.StatusCode.OK):
+            return
         access_log.info(
             "request",
             transport="grpc",

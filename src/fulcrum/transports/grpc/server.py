@@ -11,7 +11,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from fulcrum.container import Services
-from fulcrum.kit.logging import get_logger
+from fulcrum.kit.logging import AccessSample, get_logger
 from fulcrum.runtime import Resources
 from fulcrum.transports.grpc import (
     api_keys,
@@ -49,7 +49,10 @@ def create_server(
     s = resources.settings
     server = grpc.aio.server(
         interceptors=[
-            GuardInterceptor(Gate(services.authenticator, services.rate_limiter, RPC_OPERATIONS))
+            GuardInterceptor(
+                Gate(services.authenticator, services.rate_limiter, RPC_OPERATIONS),
+                AccessSample(s.access_log_share),
+            )
         ],
         maximum_concurrent_rpcs=s.grpc_max_concurrent_rpcs,
         options=[

@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from fulcrum import __version__
 from fulcrum.container import Services
+from fulcrum.kit.logging import AccessSample
 from fulcrum.runtime import Resources
 from fulcrum.serving import health
 from fulcrum.transports.rest import (
@@ -46,6 +47,7 @@ def create_app(
     docs: bool = True,
     cors_origins: Sequence[str] = (),
     body_idle_timeout: float = 15.0,
+    access_log_share: float = 1.0,
 ) -> FastAPI:
     app = FastAPI(
         title="Fulcrum",
@@ -77,5 +79,7 @@ def create_app(
         expose_headers=CORS_EXPOSED,
         max_age=600,
     )
-    app.add_middleware(Observe, body_idle_timeout=body_idle_timeout)
+    app.add_middleware(
+        Observe, body_idle_timeout=body_idle_timeout, access_log=AccessSample(access_log_share)
+    )
     return app

@@ -27,7 +27,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fulcrum.kit.logging import get_logger
+from fulcrum.kit.logging import AccessSample, get_logger
 from fulcrum.kit.tracing import current_trace_id, from_traceparent
 from fulcrum.observability.metrics import REQUEST_DURATION, REQUESTS
 from fulcrum.transports.rest.auth import flatten
@@ -125,9 +125,10 @@ class _Exchange:
 
 
 class Observe:
-    def __init__(self, app: ASGIApp, *, body_idle_timeout: float) -> None:
+    def __init__(self, app: ASGIApp, *, body_idle_timeout: float, access_log: AccessSample) -> None:
         self.app = app
         self.body_idle_timeout = body_idle_timeout
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,7 +171,7 @@ class Observe:
         status = exchange.status or 500
         REQUESTS.labels(transport="rest", route=route, code=str(status)).inc()
         REQUEST_DURATION.labels(transport="rest", route=route).observe(elapsed)
-        if route not in QUIET_ROUTES:
+        if route not in QUIET_ROUTES and self.access_log.keeps(failed=status >= 400):
             log.info(
                 "request",
                 transport="rest",
