@@ -52,10 +52,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
-        _GUARD.format(extra_new="", extra_old="", what="plan or Clerk organisation")
-    )
-    op.execute(
-        "ALTER TABLE tenants "
-        + ", ".join(f"DROP COLUMN {c}" for c in _CEILINGS)
-    )
+    op.execute(_GUARD.format(extra_new="", extra_old="", what="plan or Clerk organisation"))
+    op.execute("ALTER TABLE tenants " + ", ".join(f"DROP COLUMN {c}" for c in _CEILINGS))
