@@ -297,12 +297,12 @@ def dev_token(
 
 @app.command()
 def api() -> None:
-    """Serve gRPC and REST: one serving process per core (FULCRUM_API_PROCESSES)."""
-    from fulcrum.transports.supervisor import run_api
+    """Serve gRPC and REST."""
+    from fulcrum.transports.serve import serve_api
 
     settings = _settings()
     configure_logging("api", settings.log_level)
-    raise typer.Exit(run_api(settings))
+    asyncio.run(serve_api(settings))
 
 
 @app.command()

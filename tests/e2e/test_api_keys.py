@@ -25,8 +25,7 @@ def tenant(stack: LiveStack) -> TenantFixture:
 
 @pytest.fixture(scope="module")
 def second_api(stack: LiveStack) -> Iterator[FulcrumProcess]:
-    # A separate `fulcrum api` of two serving processes, each with its own key cache.
-    process = start_api(stack, name="api-2", FULCRUM_API_PROCESSES="2")
+    process = start_api(stack, name="api-2")
     yield process
     process.stop()
 

@@ -23,8 +23,7 @@ CACHE_SECONDS = 1.0  # the key cache (0.5 s) carries the limits; wait it out on 
 
 @pytest.fixture(scope="module")
 def second_api(stack: LiveStack) -> Iterator[FulcrumProcess]:
-    # A separate `fulcrum api` of two serving processes: three processes share the limits.
-    process = start_api(stack, name="api-ratelimit-2", FULCRUM_API_PROCESSES="2")
+    process = start_api(stack, name="api-ratelimit-2")
     yield process
     process.stop()
 

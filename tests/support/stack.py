@@ -36,10 +36,6 @@ def stack_env(home: Path, *, tls: bool = True) -> dict[str, str]:
         "FULCRUM_DATABASE_PORT": str(free_port()),
         "FULCRUM_REDIS_PORT": str(free_port()),
         "FULCRUM_NATS_PORT": str(free_port()),
-        # One serving process per `fulcrum api` unless a test asks for more
-        # (tests/e2e/test_api_processes.py, the cross-process tests): the suite runs many
-        # APIs at once on two cores, and most tests count per-process figures.
-        "FULCRUM_API_PROCESSES": "1",
     }
 
 

@@ -78,13 +78,6 @@ class Settings(BaseSettings):
     nats_port: int = 54222
 
     api_host: str = "127.0.0.1"
-    api_processes: int = Field(
-        default=0,
-        ge=0,
-        le=64,
-        description="Serving processes of 'fulcrum api', sharing its REST and gRPC ports "
-        "(SO_REUSEPORT); a supervisor restarts any that dies. 0: one per CPU core.",
-    )
     grpc_port: int = 50051
     http_port: int = 8080
     metrics_port: int = 9464

@@ -54,13 +54,11 @@ RATE_LIMITED = Counter(
 RATE_LIMIT_DEGRADED = Gauge(
     "fulcrum_rate_limit_degraded",
     "1 while Redis is unreachable and this process enforces its conservative local limit.",
-    multiprocess_mode="max",  # several API processes: 1 while any of them is degraded
 )
 
 EVENT_PUBLISH_INFLIGHT = Gauge(
     "fulcrum_event_publish_inflight",
     "Events sent to JetStream and not yet acknowledged by it, in this process.",
-    multiprocess_mode="livesum",  # several API processes: their sum
 )
 
 EVENT_PUBLISH_REFUSED = Counter(

@@ -1,12 +1,10 @@
-"""One serving process of ``fulcrum api``: gRPC and REST over the same application layer
-(``transports/supervisor.py`` runs several)."""
+"""``fulcrum api``: one process serving gRPC and REST over the same application layer."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-import socket
 
 from prometheus_client import start_http_server
 
@@ -28,31 +26,14 @@ async def reload_certificate(tls: ReloadingTLS) -> None:
         tls.refresh_rest()
 
 
-def shared_socket(host: str, port: int) -> socket.socket:
-    """A listening socket other serving processes can bind too (SO_REUSEPORT): the kernel
-    spreads new connections over them, and a process that dies takes only its own."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so,
-    # and without it every answer waited out the client's delayed ACK (~40 ms).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    return sock
-
-
-async def serve_api(settings: Settings, *, one_of_many: bool = False) -> None:
-    """Serve both doors until SIGINT or SIGTERM. ``one_of_many``: one of the supervisor's
-    serving processes, which share the ports and leave ``/metrics`` to the supervisor."""
+async def serve_api(settings: Settings) -> None:
     pair = api_certificate(settings)  # before anything starts: a refusal names the fix
     tls = ReloadingTLS(pair, settings.api_tls_reload_seconds) if pair else None
     resources = Resources(settings, Service.API)
     services = build_services(settings, resources)
     await resources.open()
     services.start()
-    if not one_of_many:
-        start_http_server(settings.metrics_port, addr=settings.api_host)
+    start_http_server(settings.metrics_port, addr=settings.api_host)
     grpc_server, health_servicer = create_server(
         resources, services, tls.grpc_credentials() if tls else None
     )
@@ -77,9 +58,8 @@ async def serve_api(settings: Settings, *, one_of_many: bool = False) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    await grpc_server.start()  # gRPC binds with SO_REUSEPORT by default on Linux
-    sockets = [shared_socket(settings.api_host, settings.http_port)] if one_of_many else None
-    http_task = asyncio.create_task(http.serve(sockets=sockets))
+    await grpc_server.start()
+    http_task = asyncio.create_task(http.serve())
     health_task = asyncio.create_task(track_readiness(resources, health_servicer))
     reload_task = asyncio.create_task(reload_certificate(tls)) if tls else None
     log.info(
