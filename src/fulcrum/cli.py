@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fulcrum.kit import eventloop
 from fulcrum.kit.config import Settings, load_settings
 from fulcrum.kit.errors import FulcrumError, InvalidArgument
 
@@ -302,7 +303,7 @@ def api() -> None:
 
     settings = _settings()
     configure_logging("api", settings.log_level)
-    asyncio.run(serve_api(settings))
+    eventloop.run(serve_api(settings))
 
 
 @app.command()
@@ -312,7 +313,7 @@ def worker() -> None:
 
     settings = _settings()
     configure_logging("worker", settings.log_level)
-    asyncio.run(run_worker(settings))
+    eventloop.run(run_worker(settings))
 
 
 @app.command()

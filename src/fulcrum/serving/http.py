@@ -10,10 +10,9 @@ import ssl
 from collections.abc import Callable, Generator
 from typing import Any
 
-import h11
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -50,12 +49,15 @@ class EmbeddedServer(uvicorn.Server):
             del loop.create_server
 
 
-class HeaderDeadlineProtocol(H11Protocol):
-    """HTTP/1.1 that closes a connection whose client does not finish a request's headers
-    within ``header_timeout`` seconds of connecting (or of its previous answer).
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    """HTTP/1.1 (httptools) that closes a connection whose client does not finish a
+    request's headers within ``header_timeout`` seconds of connecting (or of its previous
+    answer).
 
-    Uvicorn has no such deadline: a client trickling one header byte at a time would hold
-    its connection (and a slot of the connection limit) for as long as it likes.
+    Uvicorn has no such deadline: its keep-alive timer restarts on every byte, so a client
+    trickling one header byte at a time would hold its connection (and a slot of the
+    connection limit) for as long as it likes. This deadline is armed once and not moved by
+    data; only complete headers disarm it.
     """
 
     header_timeout: float = 10.0
@@ -64,20 +66,23 @@ class HeaderDeadlineProtocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._header_deadline: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
-    def data_received(self, data: bytes) -> None:
-        if self.conn.their_state is h11.IDLE:
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # A pipelined request already had its headers; otherwise the next one starts now.
+        if not self.pipeline and not self.transport.is_closing():
             self._arm()
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._disarm()
 
     def _arm(self) -> None:
         if self._header_deadline is None:
@@ -90,7 +95,7 @@ class HeaderDeadlineProtocol(H11Protocol):
 
     def _expire(self) -> None:
         self._header_deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if not self.transport.is_closing():
             self.transport.close()
 
 
