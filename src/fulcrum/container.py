@@ -134,7 +134,7 @@ def build_services(settings: Settings, resources: Resources) -> Services:
             best_effort=settings.audit_best_effort,
         ),
         simulations=SimulationService(db),
-        rate_limiter=RateLimiter(resources.redis),
+        rate_limiter=RateLimiter.on(resources.redis),
         audit=AuditService(
             db,
             conninfo(settings, resources.service),

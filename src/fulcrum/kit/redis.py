@@ -6,11 +6,15 @@ timeouts and a single quick retry, after which callers fall back (see fulcrum.ra
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError
 
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.secrets import Secrets
@@ -49,3 +53,77 @@ def redis_client(settings: Settings, service: Service, *, timeout: float = 0.5) 
             "ssl_cert_reqs": "required",
         }
     return aioredis.Redis(**options)
+
+
+class CoalescedScript:
+    """A Lua script called by many concurrent callers, sent as one pipeline per round trip.
+
+    Each call joins the batch that is waiting; one task sends the whole batch as a pipeline
+    of EVALSHA commands (no MULTI: each script is atomic by itself, and Redis runs them in
+    order, so the results are exactly those of separate calls) and hands each caller its
+    own result. While a batch is in flight the next one gathers, so under load a round trip
+    carries every call that arrived during the previous one, and an idle caller waits for
+    nobody. A script Redis lost (a restart, SCRIPT FLUSH) is loaded again and the calls it
+    refused are sent again: a refused EVALSHA ran nothing.
+
+    A call raises what redis-py raises for its command, or for the whole pipeline when the
+    connection fails.
+    """
+
+    def __init__(self, redis: aioredis.Redis, source: str) -> None:
+        self._redis = redis
+        self._source = source
+        self._sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        self._waiting: list[tuple[Sequence[str], Sequence[Any], asyncio.Future[Any]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self.round_trips = 0  # for tests and benchmarks: pipelines sent
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((keys, args, result))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_batches())
+        return await result
+
+    async def _send_batches(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await self._send(batch)
+                except Exception as exc:  # the pipeline failed as a whole: every caller hears it
+                    for _, _, result in batch:
+                        if not result.done():
+                            result.set_exception(exc)
+                except asyncio.CancelledError:  # shutting down: nobody is left waiting forever
+                    for _, _, result in [*batch, *self._waiting]:
+                        result.cancel()
+                    raise
+        finally:
+            self._sender = None
+
+    async def _send(
+        self, batch: list[tuple[Sequence[str], Sequence[Any], asyncio.Future[Any]]]
+    ) -> None:
+        pending = batch
+        for attempt in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for keys, args, _ in pending:
+                pipe.evalsha(self._sha, len(keys), *keys, *args)
+            self.round_trips += 1
+            replies = await pipe.execute(raise_on_error=False)
+            lost = []
+            for call, reply in zip(pending, replies, strict=True):
+                result = call[2]
+                if isinstance(reply, NoScriptError) and attempt == 0:
+                    lost.append(call)
+                elif result.done():
+                    continue  # its caller gave up (cancelled); the script ran all the same
+                elif isinstance(reply, Exception):
+                    result.set_exception(reply)
+                else:
+                    result.set_result(reply)
+            if not lost:
+                return
+            self._sha = await self._redis.script_load(self._source)
+            pending = lost

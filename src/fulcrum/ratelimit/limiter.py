@@ -1,10 +1,13 @@
 """Checks a principal against its tenant's and its own token bucket.
 
 Redis holds the buckets and a Lua script (EVALSHA; loaded on first use) checks and charges
-both atomically, so limits are exact across any number of API processes. When Redis fails
-the limiter does not open the gates: each process enforces a conservative local bucket (a
-fraction of the configured limits), raises ``fulcrum_rate_limit_degraded``, and tries Redis
-again every ``retry_interval`` seconds, returning to shared limiting by itself.
+both atomically, so limits are exact across any number of API processes. The checks of
+concurrent requests travel together, one pipeline per round trip
+(:class:`fulcrum.kit.redis.CoalescedScript`); each is still its own atomic script call.
+When Redis fails the limiter does not open the gates: each process enforces a
+conservative local bucket (a fraction of the configured limits), raises
+``fulcrum_rate_limit_degraded``, and tries Redis again every ``retry_interval`` seconds,
+returning to shared limiting by itself.
 
 Every decision costs a token: a batch of n decisions is charged n tokens at once, all or
 none, so batching is no way around a limit.
@@ -14,8 +17,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -24,6 +29,7 @@ from fulcrum.auth.limits import RateLimits
 from fulcrum.auth.principal import Principal
 from fulcrum.kit.errors import ResourceExhausted
 from fulcrum.kit.logging import get_logger
+from fulcrum.kit.redis import CoalescedScript
 from fulcrum.observability.metrics import RATE_LIMIT_DEGRADED, RATE_LIMITED
 
 log = get_logger(__name__)
@@ -114,19 +120,28 @@ class _LocalBuckets:
         return [0.0, *levels]
 
 
+ScriptCall = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
+
+
 class RateLimiter:
+    """``script`` runs the bucket script against Redis: :meth:`on` gives the real one."""
+
     def __init__(
         self,
-        redis: aioredis.Redis,
+        script: ScriptCall,
         *,
         local_fraction: float = 0.25,
         retry_interval: float = 1.0,
     ) -> None:
-        self._script = redis.register_script(_SCRIPT)
+        self._script = script
         self._local = _LocalBuckets()
         self._local_fraction = local_fraction
         self._retry_interval = retry_interval
         self._degraded_until = 0.0
+
+    @classmethod
+    def on(cls, redis: aioredis.Redis, **options: Any) -> RateLimiter:
+        return cls(CoalescedScript(redis, _SCRIPT), **options)
 
     @property
     def degraded(self) -> bool:
@@ -140,7 +155,10 @@ class RateLimiter:
         if principal.tenant_id is None or principal.limits is None:
             return None  # platform credentials are not tenant traffic
         subject = principal.key_id or principal.external_user_id or "anonymous"
-        keys = (f"rl:{principal.tenant_id}", f"rl:{principal.tenant_id}:{subject}")
+        # One hash tag: both buckets live in one slot, as a script over two keys needs on
+        # Redis Cluster.
+        tag = f"rl:{{{principal.tenant_id}}}"
+        keys = (tag, f"{tag}:{subject}")
         limits = principal.limits
         decision = await self._charge(keys, limits, cost)
         if not decision.allowed:
@@ -153,14 +171,14 @@ class RateLimiter:
         if self._degraded_until == 0 or now >= self._degraded_until:
             try:
                 result = await self._script(
-                    keys=list(keys),
-                    args=[
+                    keys,
+                    (
                         limits.tenant_rate,
                         limits.tenant_burst,
                         limits.key_rate,
                         limits.key_burst,
                         cost,
-                    ],
+                    ),
                 )
             except (TimeoutError, RedisError, OSError) as exc:
                 if not self.degraded:

@@ -1,15 +1,16 @@
 """RateLimiter while Redis is unreachable: it keeps limiting with a conservative local bucket
 (a quarter of the configured limits), and goes back to Redis by itself.
 
-Redis is stood in for by a hand-written client whose script call raises what redis-py raises
-in an outage (or answers like the script, once it is "back"); the limiter's clock is a
-manual one so refills are exact."""
+The script call (the limiter's one seam to Redis) is stood in for by one that raises what
+redis-py raises in an outage (or answers like the script, once it is "back"); the limiter's
+clock is a manual one so refills are exact. The real script against real Redis is
+tests/integration/test_coalesced_script.py and tests/e2e/test_rate_limits.py."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 import redis.exceptions
@@ -42,19 +43,14 @@ class Clock:
 
 
 @dataclass
-class Redis:
-    """Only what RateLimiter uses: register_script, and calling the script."""
+class Script:
+    """The bucket script's call, as RateLimiter makes it."""
 
     outage: BaseException | None = None
     answer: Sequence[int] = (1, 2, 7, 0, 0)  # allowed, key bucket, 7 left, reset, retry
     calls: int = 0
-    scripts: list[str] = field(default_factory=list)
 
-    def register_script(self, script: str) -> Redis:
-        self.scripts.append(script)
-        return self
-
-    async def __call__(self, keys: list[str], args: list[float]) -> list[int]:
+    async def __call__(self, keys: Sequence[str], args: Sequence[float]) -> list[int]:
         self.calls += 1
         if self.outage is not None:
             raise self.outage
@@ -86,7 +82,7 @@ def degraded_gauge() -> float | None:
 
 @pytest.mark.parametrize("outage", OUTAGES, ids=lambda e: type(e).__name__)
 async def test_an_outage_falls_back_to_the_local_burst(clock: Clock, outage: Exception) -> None:
-    limiter = RateLimiter(Redis(outage=outage))  # type: ignore[arg-type]
+    limiter = RateLimiter(Script(outage=outage))
     first = await limiter.check(key())
     assert first is not None and first.allowed
     assert (first.limited_by, first.limit, first.remaining) == ("key", 2, 1)
@@ -103,7 +99,7 @@ async def test_an_outage_falls_back_to_the_local_burst(clock: Clock, outage: Exc
 
 
 async def test_the_local_bucket_refills_with_time(clock: Clock) -> None:
-    limiter = RateLimiter(Redis(outage=OUTAGES[0]))  # type: ignore[arg-type]
+    limiter = RateLimiter(Script(outage=OUTAGES[0]))
     for _ in range(2):
         await limiter.check(key())
     with pytest.raises(RateLimited):
@@ -123,7 +119,7 @@ async def test_the_local_bucket_refills_with_time(clock: Clock) -> None:
 
 
 async def test_the_tenant_bucket_is_shared_by_its_keys(clock: Clock) -> None:
-    limiter = RateLimiter(Redis(outage=OUTAGES[0]))  # type: ignore[arg-type]
+    limiter = RateLimiter(Script(outage=OUTAGES[0]))
     for key_id in ("a", "a", "b", "b", "c"):
         await limiter.check(key(key_id))
     # Key c has a token left, the tenant has none.
@@ -133,7 +129,7 @@ async def test_the_tenant_bucket_is_shared_by_its_keys(clock: Clock) -> None:
 
 
 async def test_a_batch_is_charged_locally_all_or_none(clock: Clock) -> None:
-    limiter = RateLimiter(Redis(outage=OUTAGES[0]))  # type: ignore[arg-type]
+    limiter = RateLimiter(Script(outage=OUTAGES[0]))
     with pytest.raises(RateLimited) as refused:
         await limiter.check(key(), cost=3)  # more than the local key burst of 2
     assert not refused.value.decision.fits
@@ -144,28 +140,28 @@ async def test_a_batch_is_charged_locally_all_or_none(clock: Clock) -> None:
 
 async def test_a_tiny_limit_still_lets_one_request_through(clock: Clock) -> None:
     tiny = RateLimits(tenant_rate=1, tenant_burst=1, key_rate=1, key_burst=1)
-    limiter = RateLimiter(Redis(outage=OUTAGES[0]))  # type: ignore[arg-type]
+    limiter = RateLimiter(Script(outage=OUTAGES[0]))
     assert await limiter.check(key(limits=tiny))
     with pytest.raises(RateLimited):
         await limiter.check(key(limits=tiny))
 
 
 async def test_redis_is_retried_after_the_interval_and_takes_over_again(clock: Clock) -> None:
-    redis = Redis(outage=OUTAGES[0])
-    limiter = RateLimiter(redis, retry_interval=5.0)  # type: ignore[arg-type]
+    script = Script(outage=OUTAGES[0])
+    limiter = RateLimiter(script, retry_interval=5.0)
     await limiter.check(key())
     await limiter.check(key())
-    assert redis.calls == 1  # within the interval the limiter does not knock on Redis
+    assert script.calls == 1  # within the interval the limiter does not knock on Redis
     with pytest.raises(RateLimited):
         await limiter.check(key())
     clock.now += 5.0
     await limiter.check(key("other"))
-    assert redis.calls == 2  # still down: degraded for another interval
+    assert script.calls == 2  # still down: degraded for another interval
     assert limiter.degraded
-    redis.outage = None
+    script.outage = None
     clock.now += 5.0
     decision = await limiter.check(key())
-    assert redis.calls == 3
+    assert script.calls == 3
     assert not limiter.degraded
     assert degraded_gauge() == 0
     # Redis's answer, with the configured (not the local) limits.
@@ -174,9 +170,9 @@ async def test_redis_is_retried_after_the_interval_and_takes_over_again(clock: C
 
 
 async def test_platform_credentials_are_not_limited(clock: Clock) -> None:
-    redis = Redis(outage=OUTAGES[0])
-    limiter = RateLimiter(redis)  # type: ignore[arg-type]
+    script = Script(outage=OUTAGES[0])
+    limiter = RateLimiter(script)
     platform = Principal(kind=PrincipalKind.PLATFORM, scopes=frozenset(), actor="platform:p")
     for _ in range(10):
         assert await limiter.check(platform) is None
-    assert redis.calls == 0
+    assert script.calls == 0
