@@ -596,7 +596,7 @@ class Stack:
         kept = [
             line
             for line in path.read_text(errors="replace").splitlines()
-            if '"logger": "fulcrum.access"' not in line
+            if '"fulcrum.access"' not in line
         ]
         return "\n".join(kept[-lines:])
 

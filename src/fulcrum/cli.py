@@ -296,13 +296,23 @@ def dev_token(
     _say(asyncio.run(sign(_settings(), tenant, role, user)))
 
 
+def _log_as(service: str, settings: Settings) -> None:
+    configure_logging(
+        service,
+        settings.log_level,
+        file=settings.log_file,
+        max_bytes=settings.log_file_max_mb << 20,
+        backups=settings.log_file_backups,
+    )
+
+
 @app.command()
 def api() -> None:
     """Serve gRPC and REST."""
     from fulcrum.transports.serve import serve_api
 
     settings = _settings()
-    configure_logging("api", settings.log_level)
+    _log_as("api", settings)
     eventloop.run(serve_api(settings))
 
 
@@ -312,7 +322,7 @@ def worker() -> None:
     from fulcrum.worker.main import run_worker
 
     settings = _settings()
-    configure_logging("worker", settings.log_level)
+    _log_as("worker", settings)
     eventloop.run(run_worker(settings))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import ssl
 import subprocess
@@ -29,13 +30,17 @@ def _ready(url: str, verify: ssl.SSLContext | bool = True) -> bool:
         return False
 
 
-def _spawn(command: str, logfile: str) -> subprocess.Popen[bytes]:
-    with open(logfile, "ab") as log:
+def _spawn(command: str, logs: Path) -> subprocess.Popen[bytes]:
+    """``command`` writes its JSON logs to ``<command>.log`` (rotated by size); anything
+    else it prints (a crash before logging started) goes to ``<command>.out``."""
+    env = {**os.environ, "FULCRUM_LOG_FILE": str(logs / f"{command}.log")}
+    with open(logs / f"{command}.out", "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "fulcrum.cli", command],
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=env,
         )
 
 
@@ -45,7 +50,9 @@ def _wait_ready(
     if not wait_until(lambda: _ready(url, verify) or child.poll() is not None, 60):
         raise DevStackError(f"{name} did not become ready within 60s; see {log}")
     if child.poll() is not None:
-        raise DevStackError(f"{name} exited with status {child.returncode}; see {log}")
+        raise DevStackError(
+            f"{name} exited with status {child.returncode}; see {log} and {log.with_suffix('.out')}"
+        )
 
 
 def run_stack(settings: Settings, report: Report, *, keep_servers: bool = False) -> int:
@@ -59,8 +66,8 @@ def run_stack(settings: Settings, report: Report, *, keep_servers: bool = False)
     logs = settings.home.absolute() / "logs"
     logs.mkdir(exist_ok=True)
     children = {
-        "api": _spawn("api", str(logs / "api.log")),
-        "worker": _spawn("worker", str(logs / "worker.log")),
+        "api": _spawn("api", logs),
+        "worker": _spawn("worker", logs),
     }
     stop_requested = False
 

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     home: Path = Field(default=Path(".fulcrum"), description="State directory of the dev stack.")
     log_level: str = "info"
+    log_file: Path | None = Field(
+        default=None, description="Write logs to this file, rotated by size, not stdout."
+    )
+    log_file_max_mb: int = Field(default=50, ge=1)
+    log_file_backups: int = Field(default=5, ge=0)
 
     tls: bool = Field(default=True, description="mTLS to PostgreSQL, Redis and NATS.")
     certs_dir: Path | None = Field(default=None, description="Defaults to <home>/certs.")

@@ -1,13 +1,19 @@
-"""JSON-line logs with timestamp, level, service and trace id; every event is redacted."""
+"""JSON-line logs with timestamp, level, service and trace id; every event is redacted.
+
+They go to stdout (what container runtimes collect), or to a file that rotates by size
+when one is configured (``FULCRUM_LOG_FILE``: the dev stack's ``.fulcrum/logs``)."""
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import random
 import sys
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 
 from fulcrum.kit.redaction import redact
@@ -23,8 +29,20 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return {key: redact(value, key) for key, value in event.items()}
 
 
-def configure_logging(service: str, level: str = "info") -> None:
-    """Route structlog and the standard library (uvicorn, grpc, nats) to JSON on stderr."""
+def _dumps(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def configure_logging(
+    service: str,
+    level: str = "info",
+    *,
+    file: Path | None = None,
+    max_bytes: int = 50 << 20,
+    backups: int = 5,
+) -> None:
+    """Route structlog and the standard library (uvicorn, grpc, nats) to JSON lines on
+    stdout, or in ``file``, which rotates past ``max_bytes`` keeping ``backups`` old files."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -44,10 +62,14 @@ def configure_logging(service: str, level: str = "info") -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_dumps),
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (
+        logging.handlers.RotatingFileHandler(file, maxBytes=max_bytes, backupCount=backups)
+        if file is not None
+        else logging.StreamHandler(sys.stdout)
+    )
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
