@@ -108,6 +108,7 @@ def build_services(settings: Settings, resources: Resources) -> Services:
             pepper,
             jwt_verifier(settings),
             cache_ttl=settings.key_cache_ttl_seconds,
+            revision_poll=settings.key_revision_poll_seconds,
             flush_interval=settings.last_used_flush_seconds,
             negative_ttl=settings.key_negative_cache_ttl_seconds,
             max_lookups=settings.key_lookups_max_inflight,

@@ -75,6 +75,58 @@ def test_revocation_reaches_a_separate_api_process_within_a_second(
     assert status_with(api, key) == 401
 
 
+def key_lookups(api: FulcrumProcess) -> float:
+    text = httpx.get(f"http://127.0.0.1:{api.metrics_port}/metrics", timeout=10).text
+    return sum(
+        float(value)
+        for value in re.findall(
+            r'^fulcrum_auth_key_lookups_total\{[^}]*kind="tenant"[^}]*\} (\S+)$', text, re.M
+        )
+    )
+
+
+def test_a_busy_key_is_read_once_not_once_per_cache_period(
+    second_api: FulcrumProcess, tenant: TenantFixture
+) -> None:
+    """The cache is confirmed by polling tenant revisions, not by reading each key again."""
+    created = create_key(second_api, tenant)
+    key = created["secret"]
+    assert status_with(second_api, key) == 200
+    before = key_lookups(second_api)
+    deadline = time.monotonic() + 3.0  # three key-cache periods
+    with rest(second_api, key) as client:
+        while time.monotonic() < deadline:
+            assert client.get("/v1/api-keys").status_code == 200
+            time.sleep(0.05)
+    assert key_lookups(second_api) - before == 0
+
+
+def test_a_change_made_outside_the_api_drops_the_key_within_a_second(
+    stack: LiveStack, api: FulcrumProcess, second_api: FulcrumProcess, tenant: TenantFixture
+) -> None:
+    """The revision moves in the database (a trigger), whatever path made the change."""
+    created = create_key(api, tenant)
+    key, key_id = created["secret"], created["api_key"]["id"]
+    assert status_with(second_api, key) == 200
+    with psycopg.connect(stack.superuser_dsn(), autocommit=True) as su:
+        su.execute("SELECT fulcrum_operator_begin()")
+        su.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key_id,))
+    changed_at = time.monotonic()
+    while status_with(second_api, key) != 401:
+        assert time.monotonic() - changed_at < 1.0, "key still accepted after 1s"
+        time.sleep(0.02)
+    # Writing last_used_at (every request does, in batches) moves nothing.
+    with psycopg.connect(stack.superuser_dsn(), autocommit=True) as su:
+        before = su.execute(
+            "SELECT credential_revision FROM tenants WHERE id = %s", (tenant.id,)
+        ).fetchone()
+        su.execute("UPDATE api_keys SET last_used_at = now() WHERE tenant_id = %s", (tenant.id,))
+        after = su.execute(
+            "SELECT credential_revision FROM tenants WHERE id = %s", (tenant.id,)
+        ).fetchone()
+    assert before == after
+
+
 def test_rotation_keeps_the_old_key_until_the_chosen_time(
     api: FulcrumProcess, tenant: TenantFixture
 ) -> None:

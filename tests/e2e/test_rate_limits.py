@@ -18,7 +18,7 @@ from tests.support.identity import TenantFixture, new_tenant, rest
 from tests.support.processes import FulcrumProcess, start_api
 from tests.support.stack import LiveStack
 
-CACHE_SECONDS = 1.0  # the key cache (0.5 s) carries the limits; wait it out on every process
+CACHE_SECONDS = 1.0  # the key cache carries the limits; a revision poll (0.5 s) refreshes them
 
 
 @pytest.fixture(scope="module")

@@ -49,6 +49,7 @@ FUNCTIONS: dict[str, tuple[bool, bool]] = {
     "fulcrum_platform_begin(text,bytea)": (True, False),
     "fulcrum_operator_begin()": (False, False),
     "fulcrum_policy_revisions(uuid[])": (True, False),
+    "fulcrum_credential_revisions(uuid[])": (True, False),
     "fulcrum_ledger_tenants()": (False, True),
     "fulcrum_ensure_decision_partitions(integer)": (False, True),
     "fulcrum_drop_decision_partitions(integer)": (False, True),

@@ -1,9 +1,15 @@
 """Turns an ``Authorization`` header into a :class:`Principal`, or refuses it.
 
-API keys are verified against a per-process cache that trusts a record for at most
-``key_cache_ttl_seconds`` (0.5 s by default), so a revocation reaches every API server
-within one second without a database read per request. ``last_used_at`` is collected in
-memory and written in one batch per tenant every few seconds. A member's key works only
+API keys are verified against a per-process cache, with no database read per request and
+none per key: every ``revision_poll`` seconds (0.5 s) one query reads the credential
+revisions of the tenants whose keys the process holds (migration 0010: triggers move a
+tenant's revision whenever anything a key check reads changes: the key, its owner's
+membership, the tenant's status, plan or limits), and the keys of a tenant whose revision
+moved are dropped and read again on their next use. A record is trusted for at most
+``key_cache_ttl_seconds`` (1 s) after it was read or last confirmed by a poll, so a
+revocation reaches every API server within a second, and when the polls fail the cache
+falls back to reading each key again once its record is that old. ``last_used_at`` is
+collected in memory and written in one batch per tenant every few seconds. A member's key works only
 while its owner is an active member whose role holds all its scopes.
 
 A session token signs in to one tenant through an *active* membership: the tenant its
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 import uuid
 from collections import defaultdict
@@ -41,7 +48,7 @@ from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import PLATFORM_SCOPES, ROLE_SCOPES, USER_SCOPES
 from fulcrum.authn.guard import ExpiringSet, FailureThrottle, SingleFlight
 from fulcrum.authn.jwt import AuthFailure, JwtVerifier
-from fulcrum.authn.repository import StoredCredential, credential_of
+from fulcrum.authn.repository import StoredCredential, credential_of, credential_revisions
 from fulcrum.kit.background import Background
 from fulcrum.kit.db import (
     API_KEY_GUC,
@@ -87,7 +94,8 @@ class Authenticator:
         pepper: FileSecret | EnvSecret,
         jwt_verifier: JwtVerifier | None,
         *,
-        cache_ttl: float = 0.5,
+        cache_ttl: float = 1.0,
+        revision_poll: float = 0.5,
         flush_interval: float = 5.0,
         negative_ttl: float = 10.0,
         max_lookups: int = 4,
@@ -101,6 +109,7 @@ class Authenticator:
         self._jwt = jwt_verifier
         self._ttl = cache_ttl
         self._cache: dict[tuple[KeyKind, str], tuple[float, StoredCredential]] = {}
+        self._confirmed_at = -math.inf  # when the last successful revision poll began
         self._unknown: ExpiringSet[tuple[KeyKind, str]] = ExpiringSet(
             negative_ttl, MAX_UNKNOWN_KEYS
         )
@@ -112,6 +121,9 @@ class Authenticator:
         self._background = Background()
         self._background.every(
             flush_interval, self.flush_last_used, failed="auth.last_used_flush_failed"
+        )
+        self._background.every(
+            revision_poll, self.check_revisions, failed="auth.revision_poll_failed"
         )
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -181,7 +193,7 @@ class Authenticator:
         key = (kind, key_id)
         now = time.monotonic()
         cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self._ttl:
+        if cached is not None and now - max(cached[0], self._confirmed_at) < self._ttl:
             return cached[1]
         if self._unknown.contains(key, now):
             if client is not None:
@@ -343,6 +355,22 @@ class Authenticator:
         if not members:
             raise AuthFailure("not_a_member")
         return members[0]
+
+    # --- revisions ----------------------------------------------------------------------
+
+    async def check_revisions(self) -> None:
+        """Drop the cached keys of every tenant whose credential revision moved (or who is
+        gone); the rest are confirmed as of this poll's start."""
+        if not self._cache:
+            return
+        began = time.monotonic()
+        tenants = list({credential.tenant_id for _, credential in self._cache.values()})
+        async with self._db.tx() as conn:
+            current = await credential_revisions(conn, tenants)
+        for key, (_, credential) in list(self._cache.items()):
+            if current.get(credential.tenant_id) != credential.revision:
+                self._cache.pop(key, None)
+        self._confirmed_at = began
 
     # --- last used ----------------------------------------------------------------------
 

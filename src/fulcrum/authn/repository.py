@@ -13,7 +13,7 @@ from psycopg.rows import TupleRow
 
 from fulcrum.auth.limits import RateLimits
 from fulcrum.auth.scopes import ROLE_SCOPES, Role, Scope
-from fulcrum.kit.db import enter_tenant
+from fulcrum.kit.db import CURRENT_TENANT, enter_tenant
 from fulcrum.tenants import repository as tenants_repo
 from fulcrum.tenants.models import TenantStatus
 
@@ -35,6 +35,7 @@ class StoredCredential:
     service: bool = True  # platform keys and tenant service keys belong to no member
     owner_member_id: uuid.UUID | None = None
     owner_role: Role | None = None  # the owner's role while they are an active member
+    revision: int = 0  # the tenant's credential revision when this was read (migration 0010)
 
     @property
     def owner_allows(self) -> bool:
@@ -56,6 +57,8 @@ async def credential_of(conn: Conn, key_id: str) -> StoredCredential | None:
         return None
     await enter_tenant(conn, row[1])
     tenant = await tenants_repo.get(conn, row[1])
+    cur = await conn.execute(f"SELECT credential_revision FROM tenants WHERE id = {CURRENT_TENANT}")
+    revision = await cur.fetchone()
     owner_role = None
     if not row[6] and row[7] is not None:
         # Checked here, within the key cache's TTL, as well as by revoking the keys in the
@@ -77,4 +80,12 @@ async def credential_of(conn: Conn, key_id: str) -> StoredCredential | None:
         service=row[6],
         owner_member_id=row[7],
         owner_role=owner_role,
+        revision=revision[0] if revision else 0,
     )
+
+
+async def credential_revisions(conn: Conn, tenant_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The credential revisions of several tenants at once (``fulcrum_credential_revisions``):
+    a tenant's moves whenever anything a key check reads changes."""
+    cur = await conn.execute("SELECT * FROM fulcrum_credential_revisions(%s)", (tenant_ids,))
+    return {tenant_id: revision for tenant_id, revision in await cur.fetchall()}

@@ -144,7 +144,16 @@ class Settings(BaseSettings):
         default="", description="Comma-separated origins accepted in the azp claim."
     )
     key_cache_ttl_seconds: float = Field(
-        default=0.5, description="How long a verified key is trusted before re-reading it."
+        default=1.0,
+        gt=0,
+        description="How long a verified key is trusted after it was read or last confirmed "
+        "by a revision poll (bounds the revocation delay).",
+    )
+    key_revision_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often the API reads the credential revisions of the tenants whose "
+        "keys it holds (one query for all of them).",
     )
     key_negative_cache_ttl_seconds: float = Field(
         default=10.0, ge=0, description="How long a key id found not to exist is remembered."
