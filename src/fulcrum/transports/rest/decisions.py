@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -19,6 +20,14 @@ from fulcrum.transports.rest.auth import allowed, charge, services_of
 from fulcrum.transports.rest.bodies import StrictBody
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+
+
+class Answer(JSONResponse):
+    """The decision path's JSON, rendered by orjson (several times faster than ``json``;
+    a decision holds only strings, numbers, booleans, lists and objects)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 class ToolIn(StrictBody):
@@ -123,7 +132,7 @@ async def evaluate(
 ) -> JSONResponse:
     decision = await services_of(request).decisions.evaluate(who, body.to_input())
     # Built in one step from the decision: the hot path skips a second validation.
-    return JSONResponse(decision_body(decision))
+    return Answer(decision_body(decision))
 
 
 @router.post(":batch", response_model=BatchOut)
@@ -133,4 +142,4 @@ async def evaluate_batch(
     limits = await charge(request, who, items=len(body.requests))
     items = [item.to_input() for item in body.requests]
     decisions = await services_of(request).decisions.evaluate_batch(who, items)
-    return JSONResponse({"decisions": [decision_body(d) for d in decisions]}, headers=limits)
+    return Answer({"decisions": [decision_body(d) for d in decisions]}, headers=limits)
