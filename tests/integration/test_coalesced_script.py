@@ -11,7 +11,7 @@ from fulcrum.auth.limits import RateLimits
 from fulcrum.auth.principal import Principal, PrincipalKind
 from fulcrum.auth.scopes import Scope
 from fulcrum.kit.config import Service
-from fulcrum.kit.redis import CoalescedScript, redis_client
+from fulcrum.kit.redis import CoalescedScript, redis_client, redis_user
 from fulcrum.ratelimit.limiter import RateLimited, RateLimiter
 from tests.support.stack import LiveStack
 
@@ -114,3 +114,23 @@ async def test_concurrent_batch_charges_are_each_all_or_none(stack: LiveStack) -
         assert final is not None and final.remaining == 0
     finally:
         await redis.aclose()
+
+
+async def test_a_burst_opens_no_more_connections_than_the_pool_holds(stack: LiveStack) -> None:
+    """Each new TLS connection costs the event loop tens of milliseconds (a new SSL context):
+    a burst waits for the pool's few connections instead of opening one per caller."""
+    observer = redis_client(stack.settings, Service.ADMIN, timeout=3)
+    client = redis_client(stack.settings, Service.ADMIN, max_connections=4, timeout=3)
+    user = redis_user(Service.ADMIN)
+
+    async def connections() -> int:
+        return len([c for c in await observer.client_list() if c["user"] == user])
+
+    try:
+        before = await connections()  # the observer's (and any other test's, closed by now)
+        answers = await asyncio.gather(*(client.ping() for _ in range(200)))
+        assert all(answers)
+        assert 1 <= await connections() - before <= 4
+    finally:
+        await client.aclose()
+        await observer.aclose()

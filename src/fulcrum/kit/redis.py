@@ -34,7 +34,14 @@ def redis_auth(settings: Settings, service: Service) -> dict[str, str]:
     return {"username": redis_user(service), "password": secret.get().decode()}
 
 
-def redis_client(settings: Settings, service: Service, *, timeout: float = 0.5) -> aioredis.Redis:
+def redis_client(
+    settings: Settings, service: Service, *, timeout: float = 0.5, max_connections: int = 8
+) -> aioredis.Redis:
+    """A client whose pool holds at most ``max_connections`` (callers wait up to ``timeout``
+    for one). Bounded because each new TLS connection builds its own SSL context, loading
+    the system's CA store on the event loop (tens of milliseconds): a burst of requests
+    must not open one connection each. The rate limiter needs about one at a time, as it
+    sends the checks of concurrent requests together (:class:`CoalescedScript`)."""
     options: dict[str, Any] = {
         "host": settings.redis_host,
         "port": settings.redis_port,
@@ -43,16 +50,20 @@ def redis_client(settings: Settings, service: Service, *, timeout: float = 0.5) 
         "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         **redis_auth(settings, service),
     }
+    connection: type[aioredis.Connection] = aioredis.Connection
     if settings.tls:
         tls = ClientTLS.for_service(settings, service)
+        connection = aioredis.SSLConnection
         options |= {
-            "ssl": True,
             "ssl_ca_certs": str(tls.ca_file),
             "ssl_certfile": str(tls.cert_file),
             "ssl_keyfile": str(tls.key_file),
             "ssl_cert_reqs": "required",
         }
-    return aioredis.Redis(**options)
+    pool = aioredis.BlockingConnectionPool(
+        connection_class=connection, max_connections=max_connections, timeout=timeout, **options
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 class CoalescedScript:
