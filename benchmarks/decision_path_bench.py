@@ -58,7 +58,7 @@ from stack import (
     no_interrupts,
     on_sigterm,
 )
-from workload import POLICIES, QUERIES, TOOLS
+from workload import POLICIES, QUERIES, TOOLS, Ask
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,33 +72,6 @@ SEVERITY = ["allow", "warn", "escalate", "require_approval", "deny"]
 
 
 # --- the workload ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ask:
-    """One decision request, as the REST body's fields, and the action it must get."""
-
-    tool: str
-    args: dict[str, Any]
-    agent: str
-    roles: list[str]
-    transport: str
-    model: str
-    cost: float | None
-    env: str
-    expected: str
-
-    def rest_body(self) -> bytes:
-        body: dict[str, Any] = {
-            "tool": {"name": self.tool, "args": self.args},
-            "agent": {"id": self.agent, "roles": self.roles},
-            "transport": self.transport,
-            "model": {"id": self.model},
-            "context": {"env": self.env},
-        }
-        if self.cost is not None:
-            body["cost"] = {"estimate": self.cost}
-        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def expected_action(tool: str, query: str | None, env: str, cost: float | None) -> str:
@@ -140,7 +113,7 @@ def workload(count: int = WORKLOAD_SIZE, seed: int = WORKLOAD_SEED) -> list[Ask]
                 transport=rng.choice(["mcp", "http", "grpc"]),
                 model=rng.choice(["claude-sonnet", "gpt-4o", ""]),
                 cost=cost,
-                env=env,
+                context={"env": env},
                 expected=expected_action(tool, query, env, cost),
             )
         )
@@ -233,7 +206,6 @@ class RestDoor(Door):
 class GrpcDoor(Door):
     def __init__(self, spec: LoadSpec, asks: Sequence[Ask]) -> None:
         import grpc
-        from google.protobuf.struct_pb2 import Struct
 
         from fulcrum.pb.v1 import decisions_pb2, decisions_pb2_grpc
 
@@ -244,21 +216,7 @@ class GrpcDoor(Door):
         self.channel = grpc.aio.secure_channel(spec.grpc_target, credentials)
         self.stub = decisions_pb2_grpc.DecisionServiceStub(self.channel)
         self.metadata = (("authorization", f"Bearer {spec.key}"),)
-        self.requests = []
-        for ask in asks:
-            args, context = Struct(), Struct()
-            args.update(ask.args)
-            context.update({"env": ask.env})
-            request = decisions_pb2.EvaluateRequest(
-                agent=decisions_pb2.Agent(id=ask.agent, roles=ask.roles),
-                tool=decisions_pb2.Tool(name=ask.tool, args=args),
-                transport=ask.transport,
-                model_id=ask.model,
-                context=context,
-            )
-            if ask.cost is not None:
-                request.cost_estimate = ask.cost
-            self.requests.append(request)
+        self.requests = [ask.grpc_request() for ask in asks]
         self.expected = [
             decisions_pb2.DecisionAction.Value(f"DECISION_ACTION_{ask.expected.upper()}")
             for ask in asks
