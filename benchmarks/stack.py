@@ -248,7 +248,9 @@ class Stack:
             "from fulcrum.devstack.stack import DevStack\n"
             "from fulcrum.kit.config import load_settings\n"
             "servers = DevStack(load_settings()).servers\n"
-            "print(json.dumps({n: read_pid(s.pidfile) for n, s in servers.items()}))",
+            "files = {n: getattr(s, 'pidfile', None) for n, s in servers.items()}\n"
+            "files['postgresql'] = servers['postgresql'].data / 'postmaster.pid'\n"
+            "print(json.dumps({n: read_pid(f) for n, f in files.items()}))",
             program="python",
         ).strip()
         pids: dict[str, int | None] = json.loads(raw)
