@@ -228,14 +228,25 @@ class Stack:
         ).strip()
 
     def lift_limits(self, tenant_ids: Sequence[str]) -> None:
-        """The enterprise plan, with overrides no API may set (they only lower a plan's);
-        written as the platform, as tests/support/identity.py enterprise_plan does."""
+        """The enterprise plan, with ceilings and overrides far above the plan's; written as
+        the platform, as tests/support/identity.py enterprise_plan does. Since migration
+        0009 the custom ceilings (``limit_*``) bound the tenant's own overrides
+        (``rate_limit_*``): both are set where the schema has them."""
         with psycopg.connect(self.superuser_dsn()) as su:
             su.execute("SELECT fulcrum_operator_begin()")
+            columns = ["rate_limit", "key_rate_limit"]
+            has_ceilings = su.execute(
+                "SELECT 1 FROM information_schema.columns "
+                "WHERE table_name = 'tenants' AND column_name = 'limit_per_second'"
+            ).fetchone()
+            if has_ceilings:
+                columns += ["limit", "key_limit"]
+            assignments = ", ".join(
+                f"{c}_per_second = %(rate)s, {c}_burst = %(burst)s" for c in columns
+            )
             su.execute(
-                "UPDATE tenants SET plan = 'enterprise', rate_limit_per_second = %(rate)s, "
-                "rate_limit_burst = %(burst)s, key_rate_limit_per_second = %(rate)s, "
-                "key_rate_limit_burst = %(burst)s WHERE id = ANY(%(ids)s::uuid[])",
+                f"UPDATE tenants SET plan = 'enterprise', {assignments} "  # noqa: S608 - fixed names
+                "WHERE id = ANY(%(ids)s::uuid[])",
                 {"rate": UNLIMITED_RATE, "burst": UNLIMITED_BURST, "ids": list(tenant_ids)},
             )
 
