@@ -710,16 +710,23 @@ class Bench:
                     cwd=ROOT,
                 )
             )
-        time.sleep(max(start_at - time.monotonic(), 0))
-        before = self.meter.snapshot()
-        time.sleep(max(end - time.monotonic(), 0))
-        cpu = CpuMeter.seconds(before, self.meter.snapshot())
         outcomes = []
-        for child in children:
-            out, err = child.communicate(timeout=self.seconds + 2 * REQUEST_TIMEOUT + 60)
-            if child.returncode != 0:
-                raise RuntimeError(f"gRPC load exited {child.returncode}:\n{err.decode()[-3000:]}")
-            outcomes.append(json.loads(out))
+        try:
+            time.sleep(max(start_at - time.monotonic(), 0))
+            before = self.meter.snapshot()
+            time.sleep(max(end - time.monotonic(), 0))
+            cpu = CpuMeter.seconds(before, self.meter.snapshot())
+            for child in children:
+                out, err = child.communicate(timeout=self.seconds + 2 * REQUEST_TIMEOUT + 60)
+                if child.returncode != 0:
+                    problem = err.decode()[-3000:]
+                    raise RuntimeError(f"gRPC load exited {child.returncode}:\n{problem}")
+                outcomes.append(json.loads(out))
+        finally:
+            for child in children:  # on errors and Ctrl-C: none outlives the bench
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
         if any(outcome["late"] for outcome in outcomes):
             raise RuntimeError(f"a gRPC load process took more than {GRPC_STARTUP} s to start")
         for outcome in outcomes:
