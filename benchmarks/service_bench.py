@@ -651,6 +651,8 @@ class Bench:
         if done.returncode != 0 or line is None:
             raise RuntimeError(f"wrk exited {done.returncode}:\n{done.stdout}{done.stderr}")
         outcome: dict[str, Any] = json.loads(line[5:])
+        if outcome["sample"]:
+            print(f"      {system}: first non-2xx answer: {outcome['sample']}", file=sys.stderr)
         if system == FULCRUM:
             self.fulcrum_ok += outcome["requests"] - outcome["non2xx"]
             self.cut_off += concurrency
@@ -923,6 +925,8 @@ HEADER = (
 
 def print_result(index: int, result: Result, load: str) -> None:
     worker = f"; {result.worker}" if result.worker else ""
+    if result.requests == 0:  # every request still unanswered when the window closed
+        worker += "; NO ANSWER completed in the window"
     cpu = {kind: result.cpu_us(kind) for kind in result.cpu}
     print(
         f"{index:>5} {result.system:<13} {result.door:<4} {result.concurrency:>4} "
@@ -989,10 +993,15 @@ def print_summary(plan: Sequence[Step], results: dict[Step, list[Result]]) -> No
         if system == FULCRUM or ours is None:
             continue
         base = medians[concurrency, door, system]
-        print(
-            f"{door:<4} {concurrency:>4} Fulcrum/{system:<13} {ours.rate / base.rate:>6.2f}x "
-            f"{ours.p50_ms / base.p50_ms:>6.2f}x {ours.p99_ms / base.p99_ms:>6.2f}x"
-        )
+        ratios = [
+            f"{a / b:>6.2f}x" if b > 0 else f"{'n/a':>7}"
+            for a, b in (
+                (ours.rate, base.rate),
+                (ours.p50_ms, base.p50_ms),
+                (ours.p99_ms, base.p99_ms),
+            )
+        ]
+        print(f"{door:<4} {concurrency:>4} Fulcrum/{system:<13} {' '.join(ratios)}")
 
 
 # --- main ------------------------------------------------------------------------------------
