@@ -1,7 +1,9 @@
 """The decision service side by side with Cerbos and a framework ceiling (issue 12's benchmark).
 
     .venv/bin/python benchmarks/service_bench.py [--rounds 3] [--seconds 10] [--warmup 2]
-        [--concurrency 1,16,64] [--cerbos /path/to/cerbos]
+        [--concurrency 1,16,64] [--grpc-processes 2] [--cerbos /path/to/cerbos]
+
+(quick mode: ``--rounds 1 --seconds 3``, three to four minutes; needs ``wrk`` and ``npm``.)
 
 One run, on this machine, of this checkout:
 
@@ -33,7 +35,9 @@ grpcio-tools). Each measurement follows a warm-up of ``--warmup`` seconds. For e
 req/s, p50 and p99, and the CPU time of every process kind (API, worker, PostgreSQL, NATS,
 Redis, Cerbos, ceiling, load generator: /proc utime+stime of each process and its
 descendants; PostgreSQL is its postmaster and every backend) per decision; after a Fulcrum
-measurement, the worker's pending events and lag (its /metrics).
+measurement, the worker's pending events and lag (its /metrics). A measurement in which no
+answer completed says so; wrk's first non-2xx answer is printed; more than 1% of errors
+(non-2xx, socket errors, wrong actions over gRPC) aborts the run.
 
 It prints every measurement, then per (door, concurrency, system) the medians over rounds,
 the ratios Fulcrum/Cerbos, Fulcrum/Cerbos-with-audit and Fulcrum/ceiling, and last the ledger
