@@ -31,31 +31,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import json
-import os
-import platform
 import random
 import re
-import shutil
 import signal
-import socket
 import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
-import psycopg
-from workload import POLICIES, QUERIES, TOOLS  # a sibling module: this file runs as a script
+
+# Sibling modules: this file runs as a script.
+from stack import (
+    REQUEST_TIMEOUT,
+    Stack,
+    describe_checkout,
+    loadavg,
+    machine,
+    no_interrupts,
+    on_sigterm,
+)
+from workload import POLICIES, QUERIES, TOOLS, Ask
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,42 +67,11 @@ WORKLOAD_SEED = 11
 MAX_ERROR_RATE = 0.01
 # (door, concurrent callers), in the order each round measures them.
 PLAN: tuple[tuple[str, int], ...] = (("rest", 1), ("rest", 16), ("grpc", 16))
-# Far above what this machine can ask for, so the rate limiter never refuses.
-UNLIMITED_RATE = 1_000_000.0
-UNLIMITED_BURST = 10_000_000
-REQUEST_TIMEOUT = 10.0
 
 SEVERITY = ["allow", "warn", "escalate", "require_approval", "deny"]
 
 
 # --- the workload ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ask:
-    """One decision request, as the REST body's fields, and the action it must get."""
-
-    tool: str
-    args: dict[str, Any]
-    agent: str
-    roles: list[str]
-    transport: str
-    model: str
-    cost: float | None
-    env: str
-    expected: str
-
-    def rest_body(self) -> bytes:
-        body: dict[str, Any] = {
-            "tool": {"name": self.tool, "args": self.args},
-            "agent": {"id": self.agent, "roles": self.roles},
-            "transport": self.transport,
-            "model": {"id": self.model},
-            "context": {"env": self.env},
-        }
-        if self.cost is not None:
-            body["cost"] = {"estimate": self.cost}
-        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def expected_action(tool: str, query: str | None, env: str, cost: float | None) -> str:
@@ -141,7 +113,7 @@ def workload(count: int = WORKLOAD_SIZE, seed: int = WORKLOAD_SEED) -> list[Ask]
                 transport=rng.choice(["mcp", "http", "grpc"]),
                 model=rng.choice(["claude-sonnet", "gpt-4o", ""]),
                 cost=cost,
-                env=env,
+                context={"env": env},
                 expected=expected_action(tool, query, env, cost),
             )
         )
@@ -234,7 +206,6 @@ class RestDoor(Door):
 class GrpcDoor(Door):
     def __init__(self, spec: LoadSpec, asks: Sequence[Ask]) -> None:
         import grpc
-        from google.protobuf.struct_pb2 import Struct
 
         from fulcrum.pb.v1 import decisions_pb2, decisions_pb2_grpc
 
@@ -245,21 +216,7 @@ class GrpcDoor(Door):
         self.channel = grpc.aio.secure_channel(spec.grpc_target, credentials)
         self.stub = decisions_pb2_grpc.DecisionServiceStub(self.channel)
         self.metadata = (("authorization", f"Bearer {spec.key}"),)
-        self.requests = []
-        for ask in asks:
-            args, context = Struct(), Struct()
-            args.update(ask.args)
-            context.update({"env": ask.env})
-            request = decisions_pb2.EvaluateRequest(
-                agent=decisions_pb2.Agent(id=ask.agent, roles=ask.roles),
-                tool=decisions_pb2.Tool(name=ask.tool, args=args),
-                transport=ask.transport,
-                model_id=ask.model,
-                context=context,
-            )
-            if ask.cost is not None:
-                request.cost_estimate = ask.cost
-            self.requests.append(request)
+        self.requests = [ask.grpc_request() for ask in asks]
         self.expected = [
             decisions_pb2.DecisionAction.Value(f"DECISION_ACTION_{ask.expected.upper()}")
             for ask in asks
@@ -351,285 +308,40 @@ def load_main(raw: str) -> int:
 # --- one checkout's stack --------------------------------------------------------------------
 
 
-def say(line: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+def prepare(stack: Stack) -> None:
+    """The stack up, with the ledger_bench policy set active and answering as expected."""
+    began = time.perf_counter()
+    stack.up("decision-bench")
+    stack.install_policies(POLICIES)
+    asks = workload()
+    stack.settle([ask.rest_body() for ask in asks], [ask.expected for ask in asks])
+    counts = {a: sum(ask.expected == a for ask in asks) for a in SEVERITY}
+    stack.say(
+        f"all {len(asks)} asks answered as expected "
+        f"({', '.join(f'{a} {n}' for a, n in counts.items() if n)})"
+    )
+    stack.say(
+        f"ready in {time.perf_counter() - began:.1f} s "
+        f"(REST {stack.base_url}, gRPC :{stack.grpc_port})"
+    )
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports (all held at once while choosing)."""
-    with contextlib.ExitStack() as held:
-        ports = []
-        for _ in range(count):
-            sock = held.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-    return ports
-
-
-def describe_checkout(path: Path) -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(path), *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip()
-
-    dirty = " (uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
-    commit, subject = git("rev-parse", "--short=12", "HEAD"), git("log", "-1", "--format=%s")
-    return f"{path} @ {commit} {subject[:60]}{dirty}"
-
-
-@dataclass
-class Stack:
-    label: str
-    checkout: Path
-    home: Path = field(init=False)
-    env: dict[str, str] = field(init=False)
-    http_port: int = field(init=False)
-    grpc_port: int = field(init=False)
-    health_port: int = field(init=False)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    servers_started: bool = False
-    key: str = ""
-
-    def __post_init__(self) -> None:
-        for tool in ("fulcrum", "python"):
-            if not (self.checkout / ".venv" / "bin" / tool).exists():
-                raise SystemExit(
-                    f"{self.checkout}/.venv/bin/{tool} is missing: run ./scripts/install there"
-                )
-        # Not a pytest-style 0700 directory: the PostgreSQL system user must traverse it.
-        self.home = Path(tempfile.mkdtemp(prefix=f"fulcrum-decision-bench-{self.label}-"))
-        self.home.chmod(0o755)
-        db, redis, nats, self.http_port, self.grpc_port, metrics, self.health_port = free_ports(7)
-        # Nothing of ours leaks in: no FULCRUM_* setting, no PYTHONPATH to another src/.
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("FULCRUM_") and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-        }
-        self.env.update(
-            FULCRUM_ENV="development",
-            FULCRUM_HOME=str(self.home),
-            FULCRUM_TLS="true",
-            FULCRUM_DATABASE_PORT=str(db),
-            FULCRUM_REDIS_PORT=str(redis),
-            FULCRUM_NATS_PORT=str(nats),
-            FULCRUM_HTTP_PORT=str(self.http_port),
-            FULCRUM_GRPC_PORT=str(self.grpc_port),
-            FULCRUM_METRICS_PORT=str(metrics),
-            FULCRUM_WORKER_HEALTH_PORT=str(self.health_port),
-        )
-
-    @property
-    def ca_file(self) -> Path:
-        return self.home / "certs" / "ca.crt"
-
-    @property
-    def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.http_port}"
-
-    def say(self, line: str) -> None:
-        say(f"{self.label}: {line}")
-
-    def run(self, *args: str, program: str = "fulcrum", timeout: float = 180) -> str:
-        done = subprocess.run(
-            [str(self.checkout / ".venv" / "bin" / program), *args],
-            cwd=self.checkout,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"{self.label}: {program} {' '.join(args)} exited {done.returncode}:\n"
-                f"{done.stdout}{done.stderr}"
-            )
-        return done.stdout
-
-    def up(self) -> None:
-        began = time.perf_counter()
-        where = self.run("-c", "import fulcrum; print(fulcrum.__file__)", program="python").strip()
-        if not Path(where).resolve().is_relative_to((self.checkout / "src").resolve()):
-            raise RuntimeError(f"{self.label}: fulcrum imports from {where}, not its own src/")
-        self.say(f"code under test: {where}")
-        self.say(f"home {self.home}; dev up (PostgreSQL, Redis, NATS) ...")
-        self.servers_started = True
-        self.run("dev", "up")
-        self.say("db migrate ...")
-        self.run("db", "migrate")
-        self.say("events setup ...")
-        self.run("events", "setup")
-        created = self.run("tenants", "create", "decision-bench", "--owner-user-id", "user_bench")
-        tenant = re.search(r"tenant ([0-9a-f-]{36})", created)
-        key = re.search(r"\b(fk_\S+)", created)
-        if tenant is None or key is None:
-            raise RuntimeError(f"{self.label}: unexpected output of tenants create:\n{created}")
-        self.key = key.group(1)
-        self.say(f"tenant {tenant.group(1)} created; enterprise plan, limits lifted ...")
-        self.lift_limits(tenant.group(1))
-        self.say("starting fulcrum api and fulcrum worker ...")
-        self.start("api")
-        self.start("worker")
-        self.wait_ready(
-            "api", f"{self.base_url}/readyz", ssl.create_default_context(cafile=str(self.ca_file))
-        )
-        self.wait_ready("worker", f"http://127.0.0.1:{self.health_port}/readyz", True)
-        self.install_policies()
-        self.say(
-            f"ready in {time.perf_counter() - began:.1f} s "
-            f"(REST {self.base_url}, gRPC :{self.grpc_port})"
-        )
-
-    def lift_limits(self, tenant_id: str) -> None:
-        """The enterprise plan, with overrides no API may set (they only lower a plan's);
-        written as the platform, as tests/support/identity.py enterprise_plan does."""
-        dsn = self.run(
-            "-c",
-            "from fulcrum.devstack.postgres import Postgres\n"
-            "from fulcrum.kit.config import load_settings\n"
-            "s = load_settings()\n"
-            "print(Postgres(s).superuser_dsn(s.database_name))",
-            program="python",
-        ).strip()
-        with psycopg.connect(dsn) as su:
-            su.execute("SELECT fulcrum_operator_begin()")
-            su.execute(
-                "UPDATE tenants SET plan = 'enterprise', rate_limit_per_second = %(rate)s, "
-                "rate_limit_burst = %(burst)s, key_rate_limit_per_second = %(rate)s, "
-                "key_rate_limit_burst = %(burst)s WHERE id = %(id)s",
-                {"rate": UNLIMITED_RATE, "burst": UNLIMITED_BURST, "id": tenant_id},
-            )
-
-    def start(self, command: str) -> None:
-        with (self.home / f"{command}.log").open("wb") as log:
-            self.processes[command] = subprocess.Popen(
-                [str(self.checkout / ".venv" / "bin" / "fulcrum"), command],
-                cwd=self.checkout,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C reaches us; we stop it in order
-            )
-
-    def wait_ready(self, name: str, url: str, verify: ssl.SSLContext | bool) -> None:
-        deadline = time.monotonic() + 60
-        with httpx.Client(verify=verify, timeout=2) as client:
-            while time.monotonic() < deadline:
-                if self.processes[name].poll() is not None:
-                    raise RuntimeError(f"{self.label}: fulcrum {name} exited:\n{self.log(name)}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(url).status_code == 200:
-                        return
-                time.sleep(0.2)
-        raise RuntimeError(f"{self.label}: {url} not ready in 60 s:\n{self.log(name)}")
-
-    def rest(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url,
-            verify=ssl.create_default_context(cafile=str(self.ca_file)),
-            headers={"authorization": f"Bearer {self.key}"},
-            timeout=REQUEST_TIMEOUT,
-        )
-
-    def install_policies(self) -> None:
-        with self.rest() as client:
-            for document in POLICIES:
-                created = client.post("/v1/policies", json=document)
-                if created.status_code != 201:
-                    raise RuntimeError(f"{self.label}: create policy: {created.text}")
-                policy_id = created.json()["id"]
-                activated = client.post(f"/v1/policies/{policy_id}/activate")
-                if activated.status_code != 200:
-                    raise RuntimeError(f"{self.label}: activate policy: {activated.text}")
-            settings = client.get("/v1/settings").json()
-            self.say(
-                f"{len(POLICIES)} policies active; plan {settings['plan']}, "
-                f"rate limit {settings['rate_limit']}"
-            )
-            # The API learns of the policies through NATS (or its poll): wait until every
-            # ask of the workload gets its expected action once.
-            asks = workload()
-            deadline = time.monotonic() + 20
-            while True:
-                wrong = []
-                for index, ask in enumerate(asks):
-                    answer = client.post(
-                        "/v1/decisions",
-                        content=ask.rest_body(),
-                        headers={"content-type": "application/json"},
-                    )
-                    action = answer.json().get("action") if answer.status_code == 200 else None
-                    if action != ask.expected:
-                        wrong.append(f"ask {index}: {answer.status_code} {answer.text[:200]}")
-                if not wrong:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{self.label}: {len(wrong)} of {len(asks)} asks answered "
-                        "unexpectedly:\n" + "\n".join(wrong[:10])
-                    )
-                time.sleep(0.5)
-            counts = {a: sum(ask.expected == a for ask in asks) for a in SEVERITY}
-            self.say(
-                f"all {len(asks)} asks answered as expected "
-                f"({', '.join(f'{a} {n}' for a, n in counts.items() if n)})"
-            )
-
-    def spec(self, seconds: float, warmup: float) -> LoadSpec:
-        return LoadSpec(
-            base_url=self.base_url,
-            grpc_target=f"127.0.0.1:{self.grpc_port}",
-            ca_file=str(self.ca_file),
-            key=self.key,
-            seconds=seconds,
-            warmup=warmup,
-        )
-
-    def log(self, name: str, lines: int = 40) -> str:
-        """The last lines of a process's log, without the access log's line per request."""
-        path = self.home / f"{name}.log"
-        if not path.exists():
-            return "(no log)"
-        kept = [
-            line
-            for line in path.read_text(errors="replace").splitlines()
-            if '"fulcrum.access"' not in line
-        ]
-        return "\n".join(kept[-lines:])
-
-    def check_alive(self) -> None:
-        for name, proc in self.processes.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{self.label}: fulcrum {name} exited:\n{self.log(name)}")
-
-    def teardown(self) -> None:
-        for name in ("api", "worker"):
-            proc = self.processes.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self.servers_started:
-            try:
-                self.run("dev", "down", timeout=120)
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                print(f"{self.label}: dev down failed: {exc}", file=sys.stderr)
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.say("torn down")
+def load_spec(stack: Stack, seconds: float, warmup: float) -> LoadSpec:
+    return LoadSpec(
+        base_url=stack.base_url,
+        grpc_target=f"127.0.0.1:{stack.grpc_port}",
+        ca_file=str(stack.ca_file),
+        key=stack.key,
+        seconds=seconds,
+        warmup=warmup,
+    )
 
 
 # --- rounds and the summary ------------------------------------------------------------------
 
 
 def run_load(stack: Stack, seconds: float, warmup: float) -> list[Measured]:
-    spec = json.dumps(dataclasses.asdict(stack.spec(seconds, warmup)))
+    spec = json.dumps(dataclasses.asdict(load_spec(stack, seconds, warmup)))
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--load", spec],
         capture_output=True,
@@ -641,24 +353,6 @@ def run_load(stack: Stack, seconds: float, warmup: float) -> list[Measured]:
         raise RuntimeError(f"load process exited {done.returncode}:\n{done.stderr[-3000:]}")
     raw: list[dict[str, Any]] = json.loads(done.stdout)
     return [Measured(**item) for item in raw]
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    one, five, fifteen = os.getloadavg()
-    return (
-        f"machine: {os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; load average {one:.2f} {five:.2f} {fifteen:.2f}"
-    )
-
-
-def loadavg() -> str:
-    return f"{os.getloadavg()[0]:.2f}"
 
 
 ROUND_HEADER = (
@@ -713,20 +407,6 @@ def print_summary(results: dict[str, list[list[Measured]]], labels: Sequence[str
             )
 
 
-@contextlib.contextmanager
-def no_interrupts() -> Iterator[None]:
-    """Teardown runs to the end even when Ctrl-C is pressed again."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--against", type=Path, help="another checkout to compare (B)")
@@ -759,7 +439,7 @@ def main() -> int:
     try:
         for label, path in checkouts.items():
             stacks.append(Stack(label, path))
-            stacks[-1].up()
+            prepare(stacks[-1])
         results: dict[str, list[list[Measured]]] = {stack.label: [] for stack in stacks}
         print(f"\n{ROUND_HEADER}\n{'-' * len(ROUND_HEADER)}", flush=True)
         for index in range(1, options.rounds + 1):
