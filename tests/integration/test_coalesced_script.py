@@ -116,11 +116,14 @@ async def test_concurrent_batch_charges_are_each_all_or_none(stack: LiveStack) -
         await redis.aclose()
 
 
-async def test_a_burst_opens_no_more_connections_than_the_pool_holds(stack: LiveStack) -> None:
+async def test_a_burst_of_checks_opens_no_more_than_a_connection_or_two(stack: LiveStack) -> None:
     """Each new TLS connection costs the event loop tens of milliseconds (a new SSL context):
-    a burst waits for the pool's few connections instead of opening one per caller."""
+    a burst of concurrent rate-limit checks travels on the pool's first connection instead
+    of opening one per caller (or failing on the pool's bound)."""
     observer = redis_client(stack.settings, Service.ADMIN, timeout=3)
     client = redis_client(stack.settings, Service.ADMIN, max_connections=4, timeout=3)
+    limiter = RateLimiter.on(client)
+    who = principal(RateLimits(tenant_rate=0, tenant_burst=500, key_rate=0, key_burst=500))
     user = redis_user(Service.ADMIN)
 
     async def connections() -> int:
@@ -128,9 +131,11 @@ async def test_a_burst_opens_no_more_connections_than_the_pool_holds(stack: Live
 
     try:
         before = await connections()  # the observer's (and any other test's, closed by now)
-        answers = await asyncio.gather(*(client.ping() for _ in range(200)))
-        assert all(answers)
-        assert 1 <= await connections() - before <= 4
+        for _ in range(3):
+            decisions = await asyncio.gather(*(limiter.check(who) for _ in range(100)))
+            assert all(d is not None and d.allowed for d in decisions)
+        assert not limiter.degraded
+        assert 1 <= await connections() - before <= 2
     finally:
         await client.aclose()
         await observer.aclose()

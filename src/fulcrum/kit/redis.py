@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from fulcrum.kit.config import Service, Settings
 from fulcrum.kit.secrets import Secrets
@@ -37,11 +37,14 @@ def redis_auth(settings: Settings, service: Service) -> dict[str, str]:
 def redis_client(
     settings: Settings, service: Service, *, timeout: float = 0.5, max_connections: int = 8
 ) -> aioredis.Redis:
-    """A client whose pool holds at most ``max_connections`` (callers wait up to ``timeout``
-    for one). Bounded because each new TLS connection builds its own SSL context, loading
-    the system's CA store on the event loop (tens of milliseconds): a burst of requests
-    must not open one connection each. The rate limiter needs about one at a time, as it
-    sends the checks of concurrent requests together (:class:`CoalescedScript`)."""
+    """A client whose pool holds at most ``max_connections``; a command finding all of
+    them busy fails at once, as an unreachable Redis does (the rate limiter then limits
+    locally for a moment). Bounded because each new TLS connection builds its own SSL
+    context, loading the system's CA store on the event loop (tens of milliseconds): a
+    burst of requests must not open one connection each. The API needs about one at a
+    time: the rate limiter sends the checks of concurrent requests together
+    (:class:`CoalescedScript`), one batch after another. (A blocking pool would wait
+    instead, at the cost of a task per command.)"""
     options: dict[str, Any] = {
         "host": settings.redis_host,
         "port": settings.redis_port,
@@ -60,8 +63,8 @@ def redis_client(
             "ssl_keyfile": str(tls.key_file),
             "ssl_cert_reqs": "required",
         }
-    pool = aioredis.BlockingConnectionPool(
-        connection_class=connection, max_connections=max_connections, timeout=timeout, **options
+    pool = aioredis.ConnectionPool(
+        connection_class=connection, max_connections=max_connections, **options
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -118,11 +121,8 @@ class CoalescedScript:
     ) -> None:
         pending = batch
         for attempt in range(2):
-            pipe = self._redis.pipeline(transaction=False)
-            for keys, args, _ in pending:
-                pipe.evalsha(self._sha, len(keys), *keys, *args)
             self.round_trips += 1
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._replies(pending)
             lost = []
             for call, reply in zip(pending, replies, strict=True):
                 result = call[2]
@@ -138,3 +138,18 @@ class CoalescedScript:
                 return
             self._sha = await self._redis.script_load(self._source)
             pending = lost
+
+    async def _replies(
+        self, calls: list[tuple[Sequence[str], Sequence[Any], asyncio.Future[Any]]]
+    ) -> list[Any]:
+        """Each call's reply, or the error Redis answered it with, in one round trip."""
+        if len(calls) == 1:  # alone (an idle API): one command costs less than a pipeline
+            keys, args, _ = calls[0]
+            try:
+                return [await self._redis.evalsha(self._sha, len(keys), *keys, *args)]
+            except ResponseError as exc:  # as a pipeline hands it back
+                return [exc]
+        pipe = self._redis.pipeline(transaction=False)
+        for keys, args, _ in calls:
+            pipe.evalsha(self._sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
