@@ -56,12 +56,15 @@ class CachedBundle:
 class _TenantLock:
     """One load per tenant at a time; dropped when no decision holds or awaits it."""
 
-    __slots__ = ("hinted", "lock", "users")
+    __slots__ = ("hinted", "loaded", "lock", "users")
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.users = 0
-        self.hinted = 0  # the newest revision announced while a load was in flight
+        self.hinted = 0  # the newest revision announced while the entry lived
+        # What the last load read: decisions that waited for it use it even if other
+        # tenants' loads evicted it meanwhile, rather than load again.
+        self.loaded: CachedBundle | None = None
 
 
 class BundleCache:
@@ -111,7 +114,12 @@ class BundleCache:
         try:
             async with entry.lock:
                 cached = self._bundles.get(tenant_id)
-                if cached is None or tenant_id in self._stale:
+                loaded = entry.loaded
+                if cached is not None and tenant_id not in self._stale:
+                    self._bundles.move_to_end(tenant_id)
+                elif loaded is not None and loaded.revision >= entry.hinted:
+                    cached = loaded
+                else:
                     reason = "miss" if cached is None else "stale"
                     # On failure a cached tenant stays stale: the next decision retries, and
                     # none is answered from a bundle known to be out of date (the caller
@@ -121,10 +129,9 @@ class BundleCache:
                         # A change was announced while it loaded and may not be in what it
                         # read: read once more rather than answer from the older policies.
                         cached = await self._load(tenant_id)
+                    entry.loaded = cached
                     self._store(tenant_id, cached, stale=entry.hinted > cached.revision)
                     BUNDLE_LOADS.labels(reason).inc()
-                else:
-                    self._bundles.move_to_end(tenant_id)
         finally:
             entry.users -= 1
             if entry.users == 0:
