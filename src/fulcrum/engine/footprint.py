@@ -1,13 +1,12 @@
 """How much memory a compiled bundle holds, estimated once when it is built.
 
 The estimate is the deep size of the bundle's own Python objects (``sys.getsizeof`` of each
-object reachable from it, each counted once) plus, for every RE2 pattern among them, the
-native memory RE2 allocates outside Python's view. The walk stops at what bundles share
-rather than own: types, modules, code objects, a function's globals, builtins and enum
-members. Objects shared with other bundles all the same (an interned string, an RE2 pattern
-from re2's cache) are counted in each bundle that reaches them, so the estimate errs high.
-It does not count allocator slack (free space left in pymalloc arenas): compare it with the
-process's RSS (benchmarks/tenants_bench.py prints both).
+object reachable from it, each counted once) times the allocator's slack, plus, for every
+RE2 pattern among them, the native memory RE2 allocates outside Python's view. The walk
+stops at what bundles share rather than own: types, modules, code objects, a function's
+globals, builtins and enum members. Objects shared with other bundles all the same (an
+interned string, an RE2 pattern from re2's cache) are counted in each bundle that reaches
+them, so the estimate errs high. benchmarks/tenants_bench.py prints it beside the API's RSS.
 """
 
 from __future__ import annotations
@@ -21,18 +20,24 @@ import re2
 
 from fulcrum.engine.bundle import Bundle
 
-__all__ = ["bundle_footprint", "deep_size"]
+__all__ = ["bundle_footprint"]
 
-# Native memory of one compiled RE2 pattern, calibrated on this engine's kinds of pattern (a
-# glob like "svc1\.reports\..*", 24 instructions; a regex like "(?i)drop\s+table|truncate",
-# 27; a secret detector of 136): RSS grew by 3.1, 3.9 and 13.9 KiB per pattern after
-# compiling 10,000 distinct ones of a kind, and by 6.0, 9.1 and 18.2 KiB once each had also
-# matched five texts (its DFA then holds a few states). The formula gives 6.0, 6.2 and
-# 14.6 KiB. A pattern matched against many distinct inputs grows its DFA cache further, up
-# to RE2's ``max_mem`` budget; that growth is not counted. Identical patterns of several
-# tenants may share one RE2 object (re2's own cache of 128): each bundle counts it.
-_RE2_BASE_BYTES = 4096
-_RE2_BYTES_PER_INSTRUCTION = 80
+# Measured with 1,000 bundles of tenants_bench.py's 20 policies (100 rules), each having
+# answered 50 decisions: RSS grew by 192 KiB per bundle, of which the walk counts 140 KiB of
+# Python objects and 2 RE2 patterns; the rest is pymalloc's slack (partly used pools and
+# arenas) and the patterns' native memory.
+_ALLOCATOR_SLACK = 1.25
+
+# Native memory of one compiled RE2 pattern, calibrated on the engine's kinds of regex:
+# "(?i)drop\s+table|truncate" (27 instructions), a secret detector "(?i)(password|...)\s*[:=]"
+# (54) and a longer one (136). After compiling 5,000-10,000 distinct ones of a kind, RSS grew
+# by 3.9, 8.3 and 13.9 KiB per pattern; once each had also searched three to five texts (its
+# DFA then holds some states), by 9.1, 19.7 and 18.2 KiB. The formula gives 14.6, 17.2 and
+# 25.1 KiB. A pattern matched against many distinct inputs grows its DFA cache further, up
+# to RE2's ``max_mem`` budget; that growth is not counted. Globs of the usual shape ("db.*")
+# are prefix tests, with no RE2 program (engine.patterns).
+_RE2_BASE_BYTES = 12 * 1024
+_RE2_BYTES_PER_INSTRUCTION = 100
 
 _SHARED = (
     type,
@@ -48,13 +53,15 @@ _SHARED = (
 
 def bundle_footprint(bundle: Bundle) -> int:
     """Estimated bytes ``bundle`` holds (see the module's docstring for what is counted)."""
-    return deep_size(bundle)
+    python, native = _walk(bundle)
+    return int(python * _ALLOCATOR_SLACK) + native
 
 
-def deep_size(root: object) -> int:
+def _walk(root: object) -> tuple[int, int]:
+    """Bytes of the Python objects reachable from ``root``, and of its RE2 patterns."""
     seen: set[int] = set()
     pending: list[object] = [root]
-    total = 0
+    total = native = 0
     while pending:
         obj = pending.pop()
         if id(obj) in seen or obj is None or isinstance(obj, _SHARED):
@@ -72,6 +79,6 @@ def deep_size(root: object) -> int:
             pending.append(obj.__func__)
             continue
         if isinstance(obj, re2._Regexp):
-            total += _RE2_BASE_BYTES + _RE2_BYTES_PER_INSTRUCTION * obj.programsize
+            native += _RE2_BASE_BYTES + _RE2_BYTES_PER_INSTRUCTION * obj.programsize
         pending.extend(gc.get_referents(obj))
-    return total
+    return total, native
