@@ -212,3 +212,23 @@ async def test_locks_and_stale_marks_stay_bounded(db: Database, tenants: list[Te
         await cache.get(tenant.id)
         assert cache._stale <= set(cache.cached())
     assert cache._locks == {}
+
+
+async def test_a_change_announced_while_a_tenant_loads_is_not_missed(
+    db: Database, tenants: list[Tenant]
+) -> None:
+    tenant = tenants[3]
+    cache = new_cache(db, 1 << 30)
+    before = loads()
+    loading = asyncio.create_task(cache.get(tenant.id))
+    await asyncio.sleep(0)  # the load has begun: its lock entry exists
+    assert tenant.id in cache._locks
+    # Announced after the load may have read the revision: the loaded bundle cannot be
+    # trusted to hold it. (A revision no tenant has, so it is never caught up with.)
+    cache.invalidate(PolicyChange(tenant.id, 1_000_000))
+    await loading
+    assert loads() == before + 1  # (read twice, counted once)
+    assert cache._stale == {tenant.id}  # so its next decision reads the policies again
+    await cache.get(tenant.id)
+    assert loads() == before + 2
+    assert cache._locks == {}
