@@ -101,7 +101,12 @@ def build_services(settings: Settings, resources: Resources) -> Services:
     pepper = secrets.require("key_pepper")
     db = resources.db
     notifier = PolicyChangeNotifier(lambda: resources.nats)
-    bundles = BundleCache(db, lambda: resources.nats, poll_interval=settings.bundle_poll_seconds)
+    bundles = BundleCache(
+        db,
+        lambda: resources.nats,
+        max_bytes=settings.bundle_cache_bytes,
+        poll_interval=settings.bundle_poll_seconds,
+    )
     return Services(
         authenticator=Authenticator(
             db,

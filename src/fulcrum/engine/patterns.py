@@ -32,9 +32,30 @@ def compile_regex(pattern: str, *, case_insensitive: bool = False) -> Pattern:
 
 def compile_glob(glob: str, *, case_insensitive: bool = False) -> Pattern:
     """A glob compiled for ``fullmatch``; ``*`` crosses dots, slashes and newlines."""
+    prefix = glob.rstrip("*")
+    if prefix != glob and not is_glob(prefix) and not case_insensitive:
+        return _Prefix(prefix)
     return _compile(
         glob_to_regex(glob), case_insensitive=case_insensitive, dot_matches_newline=True
     )
+
+
+class _Prefix:
+    """A glob that is a literal and a trailing ``*`` (``"db.*"``, the usual shape of a tool
+    target): its full match is a prefix test, with no RE2 program to build, hold (a few KiB
+    each, per tenant) or call (the tool index tests every glob against every exact tool name
+    of a bundle when it is compiled)."""
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+
+    def fullmatch(self, text: str) -> object | None:
+        return True if text.startswith(self._prefix) else None
+
+    def search(self, text: str) -> object | None:
+        return True if self._prefix in text else None
 
 
 def is_glob(entry: str) -> bool:

@@ -218,6 +218,16 @@ class Settings(BaseSettings):
     bundle_poll_seconds: float = Field(
         default=2.0, description="Fallback poll of policy revisions when a NATS hint is lost."
     )
+    bundle_cache_mb: float = Field(
+        default=256,
+        gt=0,
+        description="Memory bound of the per-process cache of compiled policy bundles (MiB, "
+        "estimated); beyond it the least recently used tenants' bundles are evicted.",
+    )
+
+    @property
+    def bundle_cache_bytes(self) -> int:
+        return int(self.bundle_cache_mb * 1024 * 1024)
 
     @property
     def clerk_configured(self) -> bool:

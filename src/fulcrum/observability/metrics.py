@@ -112,3 +112,25 @@ ANCHORS_PUBLISHED = Counter(
     "fulcrum_worker_anchors_published_total",
     "Signed checkpoints the worker anchored in the FULCRUM_ANCHORS stream.",
 )
+
+BUNDLE_CACHE_BUNDLES = Gauge(
+    "fulcrum_bundle_cache_bundles",
+    "Compiled policy bundles (one per tenant) held in this process's cache.",
+)
+
+BUNDLE_CACHE_BYTES = Gauge(
+    "fulcrum_bundle_cache_bytes",
+    "Estimated memory of the cached bundles, together (bounded by FULCRUM_BUNDLE_CACHE_MB).",
+)
+
+BUNDLE_CACHE_EVICTIONS = Counter(
+    "fulcrum_bundle_cache_evictions_total",
+    "Bundles evicted, least recently used first, to keep the cache under its memory bound.",
+)
+
+BUNDLE_LOADS = Counter(
+    "fulcrum_bundle_loads_total",
+    "Bundles read from PostgreSQL and compiled, by reason: miss (first use or evicted) or "
+    "stale (the tenant's policies changed).",
+    ["reason"],
+)

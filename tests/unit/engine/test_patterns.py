@@ -7,8 +7,17 @@ import time
 from pathlib import Path
 
 import pytest
+import re2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fulcrum.engine.patterns import PatternError, compile_glob, compile_regex, glob_to_regex
+from fulcrum.engine.patterns import (
+    PatternError,
+    _options,
+    compile_glob,
+    compile_regex,
+    glob_to_regex,
+)
 
 GLOBS = [
     "shell.*",
@@ -101,3 +110,23 @@ def test_the_engine_never_imports_pythons_regex_modules() -> None:
             words = line.split()
             assert words[:2] not in (["import", "re"], ["import", "fnmatch"]), source.name
             assert words[:2] not in (["from", "re"], ["from", "fnmatch"]), source.name
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prefix=st.text(alphabet=st.sampled_from("ab.-_/é\n$^()\\{}+|"), max_size=6),
+    stars=st.integers(min_value=1, max_value=3),
+    texts=st.lists(st.text(alphabet=st.sampled_from("ab.-_/é\n$^()\\{}+|"), max_size=8)),
+)
+def test_a_literal_and_trailing_star_glob_matches_as_re2_does(
+    prefix: str, stars: int, texts: list[str]
+) -> None:
+    glob = prefix + "*" * stars
+    fast = compile_glob(glob)
+    assert not isinstance(fast, re2._Regexp)  # the prefix test, no RE2 program
+    slow = re2.compile(
+        glob_to_regex(glob), _options(case_insensitive=False, dot_matches_newline=True)
+    )
+    for text in [*texts, prefix, prefix + "x", prefix[:-1]]:
+        assert (fast.fullmatch(text) is not None) is (slow.fullmatch(text) is not None), text
+        assert (fast.search(text) is not None) is (slow.search(text) is not None), text
