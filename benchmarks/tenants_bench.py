@@ -52,19 +52,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from decision_path_bench import (  # a sibling module: this file runs as a script
+from decision_path_bench import (  # sibling modules: this file runs as a script
     MAX_ERROR_RATE,
-    REQUEST_TIMEOUT,
     ROOT,
     Door,
-    Stack,
     drive,
-    machine,
-    no_interrupts,
-    on_sigterm,
-    say,
     workload,
 )
+from stack import REQUEST_TIMEOUT, Stack, machine, no_interrupts, on_sigterm, say
 from workload import POLICIES
 
 POLICIES_PER_TENANT = 20
@@ -266,17 +261,6 @@ class Tenants:
     def read(self, count: int) -> list[dict[str, Any]]:
         lines = self.file.read_text().splitlines()[:count]
         return [json.loads(line) for line in lines]
-
-
-def superuser_dsn(stack: Stack) -> str:
-    return stack.run(
-        "-c",
-        "from fulcrum.devstack.postgres import Postgres\n"
-        "from fulcrum.kit.config import load_settings\n"
-        "s = load_settings()\n"
-        "print(Postgres(s).superuser_dsn(s.database_name))",
-        program="python",
-    ).strip()
 
 
 def wait_relayed(stack: Stack, dsn: str, timeout: float = 1800) -> None:
@@ -643,7 +627,7 @@ def measure_count(stack: Stack, tenants: Tenants, count: int, options: argparse.
 
 def run(stack: Stack, counts: list[int], options: argparse.Namespace) -> None:
     stack.up()
-    dsn = superuser_dsn(stack)
+    dsn = stack.superuser_dsn()
     tenants = Tenants(stack)
     rows: list[Row] = []
     for count in counts:
