@@ -2,6 +2,11 @@
 
 Label values come from fixed sets (reasons, actions, route templates, RPC names), never
 from caller input, so a hostile client cannot blow up the series count.
+
+``fulcrum api`` may run several serving processes whose metrics are summed on one port
+(``observability/multiprocess.py``): counters and histograms add up; each gauge says, with
+its ``multiprocess_mode``, how its processes' values combine. The ``live`` modes forget a
+process once it died, so a replaced process's last value does not linger.
 """
 
 from __future__ import annotations
@@ -53,12 +58,17 @@ RATE_LIMITED = Counter(
 
 RATE_LIMIT_DEGRADED = Gauge(
     "fulcrum_rate_limit_degraded",
-    "1 while Redis is unreachable and this process enforces its conservative local limit.",
+    "1 while Redis is unreachable and a serving process enforces its conservative local limit.",
+    # Any one process degraded is the alert; a sum would count the processes.
+    multiprocess_mode="livemax",
 )
 
 EVENT_PUBLISH_INFLIGHT = Gauge(
     "fulcrum_event_publish_inflight",
-    "Events sent to JetStream and not yet acknowledged by it, in this process.",
+    "Events sent to JetStream and not yet acknowledged by it, in the serving processes.",
+    # Each process has its own in flight (its own cap, FULCRUM_EVENTS_MAX_INFLIGHT): the total
+    # is what JetStream holds for this server.
+    multiprocess_mode="livesum",
 )
 
 EVENT_PUBLISH_REFUSED = Counter(
@@ -85,11 +95,16 @@ DECISIONS_UNRECORDED = Counter(
 WORKER_PENDING = Gauge(
     "fulcrum_worker_pending_events",
     "Events in JetStream not yet written to the ledger by the worker consumer.",
+    # Every process that reads it reads the one durable consumer's backlog: a sum would
+    # count it once per process.
+    multiprocess_mode="livemax",
 )
 
 WORKER_LAG = Gauge(
     "fulcrum_worker_lag_seconds",
     "Age of the oldest event in the last batch the worker wrote while events were pending.",
+    # The oldest is the lag, whichever process wrote it.
+    multiprocess_mode="livemax",
 )
 
 WORKER_WRITTEN = Counter(
@@ -115,12 +130,18 @@ ANCHORS_PUBLISHED = Counter(
 
 BUNDLE_CACHE_BUNDLES = Gauge(
     "fulcrum_bundle_cache_bundles",
-    "Compiled policy bundles (one per tenant) held in this process's cache.",
+    "Compiled policy bundles (one per tenant) held in the serving processes' caches.",
+    # Each process caches its own copy of a tenant's bundle: the sum is what the server
+    # holds in memory (a tenant served by two processes counts twice, as it costs twice).
+    multiprocess_mode="livesum",
 )
 
 BUNDLE_CACHE_BYTES = Gauge(
     "fulcrum_bundle_cache_bytes",
-    "Estimated memory of the cached bundles, together (bounded by FULCRUM_BUNDLE_CACHE_MB).",
+    "Estimated memory of the cached bundles, together (bounded by FULCRUM_BUNDLE_CACHE_MB "
+    "per serving process).",
+    # The server's memory is the sum of its processes'; the bound is per process.
+    multiprocess_mode="livesum",
 )
 
 BUNDLE_CACHE_EVICTIONS = Counter(
