@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,7 +16,7 @@ from fulcrum.kit.errors import FulcrumError, InvalidArgument
 
 if TYPE_CHECKING:
     from fulcrum.tenants.models import Tenant
-from fulcrum.kit.logging import configure_logging
+from fulcrum.kit.logging import configure_logging, numbered
 from fulcrum.kit.secrets import refuse_env_secrets
 from fulcrum.tenants.models import Tenant
 
@@ -296,24 +297,53 @@ def dev_token(
     _say(asyncio.run(sign(_settings(), tenant, role, user)))
 
 
-def _log_as(service: str, settings: Settings) -> None:
+def _log_as(service: str, settings: Settings, slot: int | None = None) -> None:
+    file = settings.log_file
     configure_logging(
         service,
         settings.log_level,
-        file=settings.log_file,
+        file=numbered(file, slot) if file is not None and slot is not None else file,
         max_bytes=settings.log_file_max_mb << 20,
         backups=settings.log_file_backups,
+        fields=None if slot is None else {"slot": slot, "pid": os.getpid()},
     )
 
 
 @app.command()
 def api() -> None:
-    """Serve gRPC and REST."""
-    from fulcrum.transports.serve import serve_api
-
+    """Serve gRPC and REST (FULCRUM_API_PROCESSES processes sharing the ports)."""
     settings = _settings()
     _log_as("api", settings)
-    eventloop.run(serve_api(settings))
+    if settings.api_processes == 1:
+        from fulcrum.transports.serve import serve_api
+
+        eventloop.run(serve_api(settings))
+        return
+    from fulcrum.transports.supervise import supervise_api
+
+    # The supervisor does no request work: the standard event loop is enough.
+    reason = asyncio.run(supervise_api(settings))
+    if reason is not None:
+        typer.echo(f"error: {reason}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("api-process", hidden=True)
+def api_process(
+    slot: Annotated[int, typer.Option()],
+    listen_fd: Annotated[int, typer.Option()],
+    lifeline_fd: Annotated[int, typer.Option()],
+) -> None:
+    """One serving process of a supervised `fulcrum api` (the supervisor starts it)."""
+    import socket
+
+    from fulcrum.serving.lifeline import Lifeline
+    from fulcrum.transports.serve import Supervised, serve_api
+
+    settings = _settings()
+    _log_as("api", settings, slot)
+    supervised = Supervised(slot, socket.socket(fileno=listen_fd), Lifeline(lifeline_fd))
+    eventloop.run(serve_api(settings, supervised))
 
 
 @app.command()

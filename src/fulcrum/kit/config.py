@@ -7,6 +7,7 @@ No ``.env`` file is ever read.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -85,6 +86,12 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_port: int = 8080
+    api_processes: int = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)),
+        ge=1,
+        description="Serving processes of 'fulcrum api' (sharing its ports under a supervisor); "
+        "1 serves in the one process, without a supervisor. Default: the usable cores.",
+    )
     metrics_port: int = 9464
     worker_health_port: int = 8081
 

@@ -1,7 +1,12 @@
 """JSON-line logs with timestamp, level, service and trace id; every event is redacted.
 
 They go to stdout (what container runtimes collect), or to a file that rotates by size
-when one is configured (``FULCRUM_LOG_FILE``: the dev stack's ``.fulcrum/logs``)."""
+when one is configured (``FULCRUM_LOG_FILE``: the dev stack's ``.fulcrum/logs``).
+
+A rotating file has exactly one writer: rotation renames the file under any other process
+writing it. So each serving process of a supervised ``fulcrum api`` writes its own numbered
+file (:func:`numbered`), and on stdout, which they share, each line is one ``write``, so
+lines do not interleave (on a pipe, lines up to 4 KiB are atomic)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import logging
 import logging.handlers
 import random
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,11 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return {key: redact(value, key) for key, value in event.items()}
 
 
+def numbered(file: Path, slot: int) -> Path:
+    """``api.log`` -> ``api-<slot>.log``: the log file of one serving process."""
+    return file.with_name(f"{file.stem}-{slot}{file.suffix}")
+
+
 def _dumps(event: Any, **_: Any) -> str:
     return orjson.dumps(event, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -40,15 +50,26 @@ def configure_logging(
     file: Path | None = None,
     max_bytes: int = 50 << 20,
     backups: int = 5,
+    fields: Mapping[str, Any] | None = None,
 ) -> None:
     """Route structlog and the standard library (uvicorn, grpc, nats) to JSON lines on
-    stdout, or in ``file``, which rotates past ``max_bytes`` keeping ``backups`` old files."""
+    stdout, or in ``file``, which rotates past ``max_bytes`` keeping ``backups`` old files.
+    ``fields`` go in every line (a serving process's slot and pid, to tell its lines from
+    the others' on a shared stdout), whichever thread logs."""
+    constant = dict(fields or {})
+
+    def add_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in constant.items():
+            event.setdefault(key, value)
+        return event
+
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_id,
+        add_fields,
         structlog.processors.format_exc_info,
         _redact,
     ]

@@ -25,6 +25,11 @@ class EmbeddedServer(uvicorn.Server):
 
     handshake_timeout: float = 10.0
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+        """Set once startup has its listeners up (a supervisor is told only then)."""
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
@@ -47,6 +52,8 @@ class EmbeddedServer(uvicorn.Server):
             await super().startup(sockets)
         finally:
             del loop.create_server
+        if not self.should_exit:
+            self.listening.set()
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):

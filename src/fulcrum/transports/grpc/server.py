@@ -63,6 +63,10 @@ def create_server(
             ("grpc.max_connection_idle_ms", CONNECTION_IDLE_MS),
             # A client must finish the TLS and HTTP/2 handshakes within this.
             ("grpc.server_handshake_timeout_ms", int(s.http_header_timeout_seconds * 1000)),
+            # The serving processes of one supervised `fulcrum api` each bind the port and
+            # the kernel spreads connections over them (the default on Linux, made explicit:
+            # they depend on it). The supervisor first checks that nobody else holds it.
+            ("grpc.so_reuseport", 1),
         ],
     )
     health_servicer = HealthServicer()
