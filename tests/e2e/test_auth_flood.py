@@ -31,6 +31,9 @@ SAMPLES = 150
 FLOOD_SECONDS = 8.0
 MAX_SLOWDOWN = 3.0
 DECISION = {"tool": {"name": "db.query"}, "agent": {"id": "agent-1"}}
+# The throttle, the negative cache and single-flight lookups are each process's own
+# (README, "Floods of bad credentials"): these tests count them in one serving process.
+ONE_PROCESS = {"FULCRUM_API_PROCESSES": "1"}
 
 
 def metric_sum(api: FulcrumProcess, name: str, **labels: str) -> float:
@@ -88,7 +91,7 @@ def summary(taken: list[float]) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def flood_api(stack: LiveStack) -> Iterator[FulcrumProcess]:
-    process = start_api(stack, name="api-auth-flood")
+    process = start_api(stack, name="api-auth-flood", **ONE_PROCESS)
     yield process
     process.stop()
 
@@ -165,6 +168,7 @@ def test_a_throttled_address_gets_429_and_resource_exhausted_but_verified_keys_s
     api = start_api(
         stack,
         name="api-auth-throttle",
+        **ONE_PROCESS,
         FULCRUM_AUTH_FAILURE_BURST="5",
         FULCRUM_AUTH_FAILURE_PER_SECOND="0.2",
     )
@@ -204,7 +208,9 @@ def test_a_throttled_address_gets_429_and_resource_exhausted_but_verified_keys_s
 
 
 def test_concurrent_requests_with_one_unknown_key_id_cost_one_query(stack: LiveStack) -> None:
-    api = start_api(stack, name="api-single-flight", FULCRUM_AUTH_FAILURE_BURST="1000")
+    api = start_api(
+        stack, name="api-single-flight", FULCRUM_AUTH_FAILURE_BURST="1000", **ONE_PROCESS
+    )
     try:
         unknown = new_key(KeyKind.TENANT).full
 

@@ -320,7 +320,12 @@ def test_the_ledger_refuses_changes_even_from_its_owner(
     assert len(ledger_decisions(stack, tenant)) == 3
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(process: FulcrumProcess) -> int:
+    """The API's resident memory: its supervisor's and every serving process's."""
+    return sum(_rss_kib(pid) for pid in process.pids())
+
+
+def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -333,11 +338,11 @@ def test_flood_is_shed_with_bounded_memory(stack: LiveStack, worker: FulcrumProc
         tenant = new_tenant(stack, "flood")
         enterprise_plan(stack, tenant)
         decide(small, tenant, 10)  # warm: bundle compiled, connections open
-        before = rss_kib(small.proc.pid)
+        before = rss_kib(small)
         answered, refused = asyncio.run(
             burst(small, tenant.owner_key, 400, size=100, concurrency=32)
         )
-        grown_mib = (rss_kib(small.proc.pid) - before) / 1024
+        grown_mib = (rss_kib(small) - before) / 1024
         with small.channel() as channel:
             stub = decisions_pb2_grpc.DecisionServiceStub(channel)
             request = decisions_pb2.EvaluateBatchRequest(

@@ -23,7 +23,12 @@ MB = 1 << 20
 
 
 def rss_bytes(process: FulcrumProcess) -> int:
-    status = Path(f"/proc/{process.proc.pid}/status").read_text()
+    """The API's resident memory: its supervisor's and every serving process's."""
+    return sum(_rss_bytes(pid) for pid in process.pids())
+
+
+def _rss_bytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
     for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
@@ -166,6 +171,8 @@ def guarded(stack: LiveStack) -> Iterator[FulcrumProcess]:
         FULCRUM_HTTP_HEADER_TIMEOUT_SECONDS="1",
         FULCRUM_HTTP_BODY_IDLE_TIMEOUT_SECONDS="1",
         FULCRUM_HTTP_MAX_CONNECTIONS="24",
+        # The connection bound is per process: one, so that the 25th connection meets it.
+        FULCRUM_API_PROCESSES="1",
     )
     yield process
     process.stop()

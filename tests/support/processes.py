@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
 import socket
 import ssl
@@ -105,6 +107,35 @@ class FulcrumProcess:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def log_events(self, event: str) -> list[dict[str, object]]:
+        """The JSON log lines of ``event``, oldest first."""
+        found = []
+        for line in self.log_text().splitlines():
+            if f'"{event}"' in line:
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if record.get("event") == event:
+                        found.append(record)
+        return found
+
+    def children(self) -> set[int]:
+        """The live child processes: the serving processes of a supervised API."""
+        pids: set[int] = set()
+        with contextlib.suppress(FileNotFoundError):
+            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    pids.update(int(pid) for pid in (task / "children").read_text().split())
+        return pids
+
+    def serving_pids(self) -> set[int]:
+        """The live serving processes that told their supervisor they serve."""
+        said = {int(str(e["pid"])) for e in self.log_events("supervisor.process_serving")}
+        return said & self.children()
+
+    def pids(self) -> list[int]:
+        """This process and its serving processes (for memory and CPU, which they share)."""
+        return [self.proc.pid, *sorted(self.children())]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -122,7 +153,14 @@ def _headers(credential: str | None, headers: dict[str, str] | None) -> dict[str
     return merged
 
 
+# Every API the tests start serves with this many processes under a supervisor, unless a test
+# says otherwise: the suite runs against the multi-process API that production runs.
+API_PROCESSES = 2
+
+
 def start_api(stack: LiveStack, name: str = "api", **extra_env: str) -> FulcrumProcess:
+    """A real ``fulcrum api``, once every serving process serves and ``/readyz`` answers."""
+    extra_env.setdefault("FULCRUM_API_PROCESSES", str(API_PROCESSES))
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
     log = stack.home / f"{name}-{http_port}.log"
     env = stack.process_env(
@@ -142,8 +180,22 @@ def start_api(stack: LiveStack, name: str = "api", **extra_env: str) -> FulcrumP
     plaintext = extra_env.get("FULCRUM_API_TLS_TERMINATED_UPSTREAM") == "true"
     ca_file = None if plaintext else stack.settings.ca_file()
     process = FulcrumProcess(proc, log, http_port, grpc_port, metrics_port, ca_file)
+    wait_serving(process, int(extra_env["FULCRUM_API_PROCESSES"]))
     wait_http("/readyz", process)
     return process
+
+
+def wait_serving(process: FulcrumProcess, processes: int, timeout: float = 30) -> None:
+    """Until ``processes`` serving processes serve (a single process has none)."""
+    if processes == 1:
+        return
+    deadline = time.monotonic() + timeout
+    while len(process.serving_pids()) < processes:
+        if process.proc.poll() is not None:
+            raise RuntimeError(f"process exited early:\n{process.log_text()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{processes} serving processes not up:\n{process.log_text()}")
+        time.sleep(0.1)
 
 
 def wait_http(path: str, process: FulcrumProcess, timeout: float = 30) -> None:

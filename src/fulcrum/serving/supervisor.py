@@ -170,8 +170,8 @@ class Supervisor:
         failures = self._restarts.start_failures(child.slot)
         last = " | ".join(child.last_lines) or "nothing"
         self._gave_up = (
-            f"the serving processes cannot start: slot {child.slot}'s exited before serving "
-            f"{failures} times in a row ({status}); its last output: {last}"
+            f"the serving processes cannot start: the process of slot {child.slot} exited "
+            f"before serving {failures} times in a row ({status}); its last output: {last}"
         )
         log.error("supervisor.gave_up", reason=self._gave_up)
         self._stop.set()

@@ -57,7 +57,7 @@ def bind_rest(host: str, port: int) -> socket.socket:
         ) from exc
 
 
-def ensure_free(host: str, port: int, what: str) -> None:
+def ensure_free(host: str, port: int, what: str, setting: str) -> None:
     """Bind ``port`` without SO_REUSEPORT, then let it go: this fails if any socket holds it,
     one that would share it (SO_REUSEPORT) included."""
     with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
@@ -66,7 +66,7 @@ def ensure_free(host: str, port: int, what: str) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise ConfigurationError(
-                f"the {what} {host}:{port} cannot be bound: {exc.strerror}"
+                f"the {what} port {host}:{port} ({setting}) cannot be bound: {exc.strerror}"
             ) from exc
 
 
@@ -76,7 +76,7 @@ async def supervise_api(settings: Settings) -> str | None:
     listener = bind_rest(settings.api_host, settings.http_port)
     directory: MetricsDirectory | None = None
     try:
-        ensure_free(settings.api_host, settings.grpc_port, "gRPC port (FULCRUM_GRPC_PORT)")
+        ensure_free(settings.api_host, settings.grpc_port, "gRPC", "FULCRUM_GRPC_PORT")
         directory = MetricsDirectory()
         try:
             metrics, _ = start_http_server(
