@@ -31,8 +31,10 @@ def _ready(url: str, verify: ssl.SSLContext | bool = True) -> bool:
 
 
 def _spawn(command: str, logs: Path) -> subprocess.Popen[bytes]:
-    """``command`` writes its JSON logs to ``<command>.log`` (rotated by size); anything
-    else it prints (a crash before logging started) goes to ``<command>.out``."""
+    """``command`` writes its JSON logs to ``<command>.log`` (rotated by size; the API's
+    serving processes, under its supervisor, each to ``api-<n>.log``, since a rotated file
+    must have one writer); anything else it prints (a crash before logging started) goes
+    to ``<command>.out``."""
     env = {**os.environ, "FULCRUM_LOG_FILE": str(logs / f"{command}.log")}
     with open(logs / f"{command}.out", "ab") as out:
         return subprocess.Popen(
