@@ -1,7 +1,7 @@
 """The decision service side by side with Cerbos and a framework ceiling (issue 12's benchmark).
 
     .venv/bin/python benchmarks/service_bench.py [--rounds 3] [--seconds 10] [--warmup 2]
-        [--concurrency 1,16,64] [--grpc-processes 2] [--cerbos /path/to/cerbos]
+        [--concurrency 1,16,64] [--grpc-processes 2] [--api-processes N] [--cerbos /path/to/cerbos]
 
 (quick mode: ``--rounds 1 --seconds 3``, three to four minutes; needs ``wrk`` and ``npm``.)
 
@@ -1035,6 +1035,11 @@ def parse_options() -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated")
     parser.add_argument("--grpc-processes", type=int, default=2, help="gRPC load processes")
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        help="FULCRUM_API_PROCESSES of the API under test (default: its own, the usable cores)",
+    )
     parser.add_argument("--cerbos", type=Path, help=f"a cerbos {CERBOS_VERSION} binary")
     parser.add_argument("--grpc-load", help=argparse.SUPPRESS)  # child processes
     parser.add_argument("--ceiling", help=argparse.SUPPRESS)
@@ -1131,7 +1136,7 @@ def main() -> int:
     rules = sum(len(policy["rules"]) for policy in policies)
     say(f"workload: {len(policies)} policies / {rules} rules, {len(asks)} requests")
     bench = Bench(
-        Stack("fulcrum", ROOT),
+        Stack("fulcrum", ROOT, api_processes=options.api_processes),
         Path(tempfile.mkdtemp(prefix="fulcrum-service-bench-")),
         asks,
         reference_actions(policies, asks),

@@ -105,6 +105,8 @@ class Tenant:
 class Stack:
     label: str
     checkout: Path
+    api_processes: int | None = None
+    """``FULCRUM_API_PROCESSES`` of ``fulcrum api``; None: its default (the usable cores)."""
     home: Path = field(init=False)
     env: dict[str, str] = field(init=False)
     http_port: int = field(init=False)
@@ -147,6 +149,8 @@ class Stack:
             FULCRUM_METRICS_PORT=str(self.metrics_port),
             FULCRUM_WORKER_HEALTH_PORT=str(self.health_port),
         )
+        if self.api_processes is not None:
+            self.env["FULCRUM_API_PROCESSES"] = str(self.api_processes)
 
     @property
     def certs(self) -> Path:
@@ -197,7 +201,8 @@ class Stack:
         tenant = self.create_tenant(tenant_name)
         self.tenant_id, self.key = tenant.id, tenant.key
         self.say(f"tenant {tenant.id} created; enterprise plan, limits lifted")
-        self.say("starting fulcrum api and fulcrum worker ...")
+        processes = self.env.get("FULCRUM_API_PROCESSES", "default: the usable cores")
+        self.say(f"starting fulcrum api ({processes} serving processes) and fulcrum worker ...")
         self.start("api")
         self.start("worker")
         self.wait_ready(
